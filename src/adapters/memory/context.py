@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from functools import partial
+
+from adapters.memory.clock import FakeClock
+from adapters.memory.directory import InMemoryDirectory
+from adapters.memory.guards import InMemoryPendingSignals, InMemoryReplayGuard
+from adapters.memory.mailbox import InMemoryMailbox
+from adapters.memory.metrics import RecordingMetrics
+from adapters.memory.notifier import LocalNotifier
+from adapters.memory.presences import InMemoryPresenceStore
+from adapters.memory.status import FixedInferrer
+from domain.policy import Policy
+from domain.sessions import SessionRegistry
+from domain.usecases.context import Context
+from domain.usecases.deliver import deliver
+
+
+def memory_context(policy: Policy | None = None, clock: FakeClock | None = None) -> Context:
+    """A whole broker in memory: every port faked, delivery wired to the notifier."""
+    directory = InMemoryDirectory()
+    sessions = SessionRegistry()
+    notifier = LocalNotifier(sessions)
+    ctx = Context(
+        clock=clock or FakeClock(),
+        directory=directory,
+        admin=directory,
+        presences=InMemoryPresenceStore(directory),
+        mailbox=InMemoryMailbox(),
+        signals=InMemoryPendingSignals(),
+        replay=InMemoryReplayGuard(),
+        notifier=notifier,
+        metrics=RecordingMetrics(),
+        inferrer=FixedInferrer(),
+        policy=policy or Policy(),
+        sessions=sessions,
+    )
+    notifier.on_wake = partial(deliver, ctx)
+    return ctx

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import count
+
+from domain.model import Message, Priority
+from domain.ports import Mailbox
+
+
+@dataclass(slots=True)
+class _Delivery:
+    seq: int
+    message: Message
+    member_id: str
+    leased_to: str | None = None
+    lease_until: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+class InMemoryMailbox(Mailbox):
+    def __init__(self) -> None:
+        self.deliveries: list[_Delivery] = []  # in queue order
+        self._seq = count(1)
+
+    async def enqueue(self, message: Message, recipients: Sequence[str]) -> None:
+        for member_id in recipients:
+            self.deliveries.append(_Delivery(next(self._seq), message, member_id))
+
+    async def claim(
+        self,
+        member_id: str,
+        presence_id: str,
+        connection_id: str,
+        priorities: frozenset[Priority],
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+    ) -> list[Message]:
+        claimed: list[Message] = []
+        for d in self.deliveries:
+            if len(claimed) >= limit:
+                break
+            if (
+                d.member_id == member_id
+                and d.delivered_at is None
+                and d.message.expires_at > now
+                and (d.lease_until is None or d.lease_until <= now)
+                and d.message.priority in priorities
+                and d.message.sender_presence_id != presence_id
+            ):
+                d.leased_to, d.lease_until = connection_id, lease_until
+                claimed.append(d.message)
+        return claimed
+
+    async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:
+        wanted = set(message_ids)
+        acked = 0
+        for d in self.deliveries:
+            if d.member_id == member_id and d.message.id in wanted and d.delivered_at is None:
+                d.delivered_at = now
+                acked += 1
+        return acked
+
+    async def release(self, connection_id: str) -> None:
+        for d in self.deliveries:
+            if d.leased_to == connection_id and d.delivered_at is None:
+                d.leased_to = d.lease_until = None
+
+    async def release_expired(self, now: datetime) -> set[str]:
+        members = set()
+        for d in self.deliveries:
+            if d.delivered_at is None and d.lease_until is not None and d.lease_until <= now:
+                d.leased_to = d.lease_until = None
+                members.add(d.member_id)
+        return members
+
+    async def prune(self, now: datetime) -> int:
+        before = len(self.deliveries)
+        self.deliveries = [
+            d for d in self.deliveries if d.delivered_at is None and d.message.expires_at > now
+        ]
+        return before - len(self.deliveries)
+
+    async def depth(self, now: datetime) -> int:
+        return sum(
+            1 for d in self.deliveries if d.delivered_at is None and d.message.expires_at > now
+        )

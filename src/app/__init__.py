@@ -1,0 +1,1 @@
+"""Application: config, the dependency-injector container and the entry points."""

@@ -1,0 +1,1 @@
+"""Peer client (library and meshpeer command line) speaking the broker protocol."""

@@ -1,0 +1,245 @@
+"""What the core needs from the world, named for the job. Adapters subclass these."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from domain.model import (
+    HookSignal,
+    Member,
+    Mesh,
+    MeshSummary,
+    Message,
+    PeerView,
+    Presence,
+    Priority,
+    Status,
+    StatusRecord,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current UTC time, timezone-aware."""
+        ...
+
+
+class MemberDirectory(Protocol):
+    async def member(self, mesh_id: str, member_id: str) -> Member | None: ...
+
+    async def member_by_pubkey(self, mesh_id: str, pubkey: str) -> Member | None: ...
+
+    async def members(self, mesh_id: str) -> list[Member]:
+        """Every member of the mesh, revoked ones included."""
+        ...
+
+
+class MeshAdmin(Protocol):
+    async def create_mesh(self, mesh: Mesh) -> Mesh:
+        """Raise Conflict when the slug is taken."""
+        ...
+
+    async def find_mesh(self, id_or_slug: str) -> Mesh | None: ...
+
+    async def meshes(self) -> list[MeshSummary]: ...
+
+    async def add_member(self, member: Member) -> Member:
+        """Raise Conflict when the mesh already has a member with this pubkey."""
+        ...
+
+    async def revoke_member(self, mesh_id: str, member_id: str, now: datetime) -> Member:
+        """Raise NotFound for an unknown member; revoking twice keeps the first time."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A session to open: who, from where, on which connection, when."""
+
+    mesh_id: str
+    member_id: str
+    session_id: str
+    pid: int | None
+    cwd: str
+    connection_id: str
+    hook_token_hash: str
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    presence: Presence
+    replaced_connection_id: str | None
+    resumed: bool
+
+
+class PresenceStore(Protocol):
+    async def connect(
+        self, arrival: Arrival, *, capacity: int, grace_cutoff: datetime, initial: StatusRecord
+    ) -> Admitted:
+        """Open the session atomically. A live presence of the same (mesh, member,
+        session) is taken over (its connection id returned as replaced, no capacity
+        needed); one in its grace window since after `grace_cutoff` resumes; otherwise a
+        new presence starts with `initial`. Resuming or starting raises CapacityExceeded
+        when the mesh already has `capacity` online presences, counted on every instance."""
+        ...
+
+    async def disconnect(self, connection_id: str, now: datetime) -> Presence | None:
+        """Start the grace window of the presence on this connection; None if it has
+        moved to another connection (replaced) or ended."""
+        ...
+
+    async def end(self, presence_ids: Sequence[str], now: datetime) -> None: ...
+
+    async def end_member(self, member_id: str, now: datetime) -> list[Presence]:
+        """End every presence of the member at once (revocation), returning them."""
+        ...
+
+    async def end_lapsed(
+        self, grace_cutoff: datetime, stale_cutoff: datetime, now: datetime
+    ) -> list[Presence]:
+        """End presences whose grace began before `grace_cutoff`, and online ones whose
+        heartbeat is older than `stale_cutoff` (left behind by a crashed instance)."""
+        ...
+
+    async def touch(self, connection_ids: Sequence[str], now: datetime) -> list[str]:
+        """Heartbeat: these connections are alive on this instance. Returns those whose
+        presence has ended or moved meanwhile."""
+        ...
+
+    async def get(self, presence_id: str) -> Presence | None: ...
+
+    async def by_hook_token(self, token_hash: str) -> Presence | None:
+        """The unended presence this hook token was issued to."""
+        ...
+
+    async def hook_candidates(self, session_id: str | None, cwd: str) -> list[Presence]:
+        """Unended presences with this session id or this cwd, newest connection first."""
+        ...
+
+    async def set_status(self, presence_id: str, record: StatusRecord) -> None: ...
+
+    async def flip_stuck(self, cutoff: datetime, record: StatusRecord) -> list[Presence]:
+        """Set `record` on unended presences `working` since before `cutoff`; return
+        them as they are after the flip."""
+        ...
+
+    async def peers(self, mesh_id: str) -> list[PeerView]:
+        """Every unended presence of the mesh, with its member's public identity."""
+        ...
+
+
+class Mailbox(Protocol):
+    async def enqueue(self, message: Message, recipients: Sequence[str]) -> None:
+        """Store the message with one delivery per recipient member. Returns only once
+        durable: that is what `queued: true` promises."""
+        ...
+
+    async def claim(
+        self,
+        member_id: str,
+        presence_id: str,
+        connection_id: str,
+        priorities: frozenset[Priority],
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+    ) -> list[Message]:
+        """Lease to this connection, in queue order, up to `limit` of the member's
+        deliveries that are undelivered, unexpired, not under a live lease, of an
+        admitted priority, and not sent by this presence. Concurrent claimers never
+        get the same delivery."""
+        ...
+
+    async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:
+        """Mark delivered; ids that are not this member's deliveries are ignored."""
+        ...
+
+    async def release(self, connection_id: str) -> None:
+        """Drop the leases of a connection that closed, so they can be claimed again."""
+        ...
+
+    async def release_expired(self, now: datetime) -> set[str]:
+        """Drop leases that ran out; return the members whose mail is claimable again."""
+        ...
+
+    async def prune(self, now: datetime) -> int:
+        """Remove delivered and expired deliveries and messages with none left."""
+        ...
+
+    async def depth(self, now: datetime) -> int:
+        """Undelivered, unexpired deliveries in the whole store."""
+        ...
+
+
+class PendingSignals(Protocol):
+    async def stash(self, signal: HookSignal) -> None: ...
+
+    async def take(
+        self, session_id: str, pid: int | None, cwd: str, since: datetime
+    ) -> HookSignal | None:
+        """Remove and return the newest signal received at or after `since` that names
+        this session id, or (when it names none) this pid and cwd."""
+        ...
+
+    async def purge(self, before: datetime) -> int: ...
+
+
+class ReplayGuard(Protocol):
+    async def first_use(self, signature: str, keep_until: datetime) -> bool:
+        """Record the signature; False if it was recorded before (on any instance)."""
+        ...
+
+    async def purge(self, now: datetime) -> int: ...
+
+
+class Notifier(Protocol):
+    """Reaches live sessions wherever they are connected."""
+
+    async def wake(self, member_ids: Iterable[str]) -> None:
+        """These members may have claimable mail."""
+        ...
+
+    async def kick(self, connection_id: str, code: int, reason: str) -> None:
+        """Close that connection."""
+        ...
+
+
+class Connection(Protocol):
+    """One live socket of this instance."""
+
+    @property
+    def id(self) -> str: ...
+
+    async def push(self, messages: Sequence[Message]) -> None:
+        """Write these messages, in order. Raise ConnectionGone if the socket is closed."""
+        ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class ConnectionGone(Exception):
+    """The socket closed before a write."""
+
+
+class Metrics(Protocol):
+    def connection_opened(self) -> None: ...
+    def connection_closed(self) -> None: ...
+    def connection_rejected(self, reason: str) -> None: ...
+    def message_routed(self, priority: Priority) -> None: ...
+    def message_rejected(self, reason: str) -> None: ...
+    def messages_pushed(self, latencies: Sequence[float]) -> None: ...
+    def ttl_sweep(self, flipped: bool) -> None: ...
+    def hook_request(self) -> None: ...
+    def hook_rate_limited(self) -> None: ...
+    def queue_depth(self, depth: int) -> None: ...
+    def db_healthy(self, healthy: bool) -> None: ...
+
+
+class StatusInferrer(Protocol):
+    async def infer(self, cwd: str) -> Status | None:
+        """The status the session's transcript implies, or None when there is none."""
+        ...

@@ -1,0 +1,119 @@
+"""Sessions coming and going: hello, disconnect, and the instance's shutdown."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from domain.admission import Hello, HelloAuth
+from domain.errors import CapacityExceeded, StoreUnavailable, Unauthorized
+from domain.model import Presence, Source
+from domain.ports import Arrival, Connection
+from domain.presence import hash_token
+from domain.sessions import Session
+from domain.usecases.context import Context
+from domain.usecases.status import record_status
+
+ACK_CAPABILITY = "ack"
+CLOSE_GOING_AWAY = 1001
+CLOSE_REPLACED = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    session: Session
+    presence: Presence
+    hook_token: str
+
+
+async def hello(ctx: Context, connection: Connection, request: Hello) -> Welcome:
+    """Admit a session; raise Unauthorized, CapacityExceeded or StoreUnavailable."""
+    try:
+        return await _admit(ctx, connection, request)
+    except Unauthorized:
+        ctx.metrics.connection_rejected("unauthorized")
+        raise
+    except CapacityExceeded:
+        ctx.metrics.connection_rejected("capacity")
+        raise
+    except StoreUnavailable:
+        ctx.metrics.connection_rejected("unavailable")
+        raise
+
+
+async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcome:
+    policy, now = ctx.policy, ctx.clock.now()
+    member = await ctx.directory.member(request.mesh_id, request.member_id)
+    policy.admission.check(request, member, now)
+    if policy.hello_auth is HelloAuth.STRICT:
+        keep_until = policy.admission.replay_window(now)
+        if not await ctx.replay.first_use(request.signature, keep_until):
+            raise Unauthorized("hello signature already used")
+    token = secrets.token_urlsafe(32)
+    arrival = Arrival(
+        mesh_id=request.mesh_id,
+        member_id=request.member_id,
+        session_id=request.session_id,
+        pid=request.pid,
+        cwd=request.cwd,
+        connection_id=connection.id,
+        hook_token_hash=hash_token(token),
+        now=now,
+    )
+    admitted = await ctx.presences.connect(
+        arrival,
+        capacity=policy.max_connections_per_mesh,
+        grace_cutoff=now - policy.reconnect_grace,
+        initial=policy.status_rules.initial(now),
+    )
+    if admitted.replaced_connection_id is not None:
+        await _replace(ctx, admitted.replaced_connection_id)
+    presence = admitted.presence
+    since = now - policy.pending_signal_ttl
+    signal = await ctx.signals.take(request.session_id, request.pid, request.cwd, since)
+    if signal is not None:
+        presence = await record_status(ctx, presence, signal.status, Source.HOOK)
+    session = Session(
+        connection=connection,
+        presence_id=presence.id,
+        mesh_id=presence.mesh_id,
+        member_id=presence.member_id,
+        pubkey=request.pubkey,
+        session_id=presence.session_id,
+        cwd=presence.cwd,
+        acks=ACK_CAPABILITY in request.capabilities,
+        status=presence.status.status,
+        connected_at=now,
+    )
+    ctx.sessions.add(session)
+    ctx.metrics.connection_opened()
+    return Welcome(session, presence, token)
+
+
+async def _replace(ctx: Context, connection_id: str) -> None:
+    # The older socket stops receiving at once; its own close handler later releases
+    # whatever it still had leased.
+    older = ctx.sessions.get(connection_id)
+    if older is not None:
+        ctx.sessions.remove(older)
+    await ctx.notifier.kick(connection_id, CLOSE_REPLACED, "replaced")
+
+
+async def disconnect(ctx: Context, session: Session) -> None:
+    """The socket closed: its leases go back to the queue and the presence enters its
+    grace window, unless the presence already moved to a newer socket."""
+    ctx.sessions.remove(session)
+    ctx.metrics.connection_closed()
+    await ctx.mailbox.release(session.connection_id)
+    await ctx.presences.disconnect(session.connection_id, ctx.clock.now())
+    await ctx.notifier.wake([session.member_id])
+
+
+async def shutdown(ctx: Context) -> int:
+    """Close every socket of this instance with 1001 and end their presences at once."""
+    sessions = ctx.sessions.all()
+    for session in sessions:
+        ctx.sessions.remove(session)
+        await session.connection.close(CLOSE_GOING_AWAY, "server shutting down")
+    await ctx.presences.end([s.presence_id for s in sessions], ctx.clock.now())
+    return len(sessions)

@@ -1,0 +1,46 @@
+"""Everything a use case may touch: the ports, the policy and this instance's state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from domain.policy import Policy
+from domain.ports import (
+    Clock,
+    Mailbox,
+    MemberDirectory,
+    MeshAdmin,
+    Metrics,
+    Notifier,
+    PendingSignals,
+    PresenceStore,
+    ReplayGuard,
+    StatusInferrer,
+)
+from domain.ratelimit import BucketTable
+from domain.sessions import SessionRegistry
+from domain.usecases.drains import Drains
+
+
+@dataclass(slots=True)
+class Context:
+    clock: Clock
+    directory: MemberDirectory
+    admin: MeshAdmin
+    presences: PresenceStore
+    mailbox: Mailbox
+    signals: PendingSignals
+    replay: ReplayGuard
+    notifier: Notifier
+    metrics: Metrics
+    inferrer: StatusInferrer
+    policy: Policy = field(default_factory=Policy)
+    sessions: SessionRegistry = field(default_factory=SessionRegistry)
+    drains: Drains = field(default_factory=Drains)
+    send_buckets: BucketTable = field(init=False)
+    hook_buckets: BucketTable = field(init=False)
+
+    def __post_init__(self) -> None:
+        p = self.policy
+        self.send_buckets = BucketTable(p.send_rate_per_min, p.send_burst)
+        self.hook_buckets = BucketTable(p.hook_rate_per_min, p.hook_rate_per_min)

@@ -1,0 +1,52 @@
+"""Pushing queued mail to live sessions of this instance, and the acks that end it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import partial
+
+from domain.ports import ConnectionGone
+from domain.sessions import Session
+from domain.status import admitted
+from domain.usecases.context import Context
+
+
+async def deliver(ctx: Context, member_ids: Iterable[str]) -> None:
+    """Offer each member's claimable mail to its sessions here, newest session first."""
+    for member_id in member_ids:
+        for session in ctx.sessions.of_member(member_id):
+            await ctx.drains.run(session.connection_id, partial(_drain, ctx, session))
+
+
+async def _drain(ctx: Context, session: Session) -> None:
+    batch = ctx.policy.claim_batch
+    while ctx.sessions.get(session.connection_id) is session:
+        now = ctx.clock.now()
+        messages = await ctx.mailbox.claim(
+            session.member_id,
+            session.presence_id,
+            session.connection_id,
+            admitted(session.status),
+            now,
+            now + ctx.policy.ack_timeout,
+            batch,
+        )
+        if not messages:
+            return
+        try:
+            await session.connection.push(messages)
+        except ConnectionGone:
+            await ctx.mailbox.release(session.connection_id)
+            return
+        pushed_at = ctx.clock.now()
+        if not session.acks:
+            # Without `ack`, a message counts as delivered once it is written.
+            await ctx.mailbox.ack(session.member_id, [m.id for m in messages], pushed_at)
+        ctx.metrics.messages_pushed([(pushed_at - m.created_at).total_seconds() for m in messages])
+        if len(messages) < batch:
+            return
+
+
+async def client_ack(ctx: Context, session: Session, message_ids: Sequence[str]) -> int:
+    """Mark this member's messages delivered; other members' ids are ignored."""
+    return await ctx.mailbox.ack(session.member_id, message_ids, ctx.clock.now())

@@ -1,0 +1,82 @@
+"""Status reports from the peer (manual), from hooks, and from transcripts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from domain.errors import RateLimited, Unauthorized
+from domain.model import HookSignal, Presence, Source, Status, StatusRecord
+from domain.policy import HookAuth
+from domain.presence import hash_token, pick_hook_target
+from domain.sessions import Session
+from domain.usecases.context import Context
+
+
+@dataclass(frozen=True, slots=True)
+class HookReport:
+    cwd: str
+    pid: int | None
+    status: Status
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HookOutcome:
+    """Applied to `presence_id`, or stashed (`pending`) until a matching session connects."""
+
+    presence_id: str | None
+    pending: bool
+
+
+async def record_status(
+    ctx: Context, presence: Presence, status: Status, source: Source
+) -> Presence:
+    """Apply the status rules and store the result; held mail follows a change to idle."""
+    record = ctx.policy.status_rules.apply(presence.status, status, source, ctx.clock.now())
+    if record != presence.status:
+        await ctx.presences.set_status(presence.id, record)
+        await status_changed(ctx, presence, record)
+    return replace(presence, status=record)
+
+
+async def status_changed(ctx: Context, presence: Presence, record: StatusRecord) -> None:
+    session = ctx.sessions.of_presence(presence.id)
+    if session is not None:
+        session.status = record.status
+    if record.status is Status.IDLE:
+        await ctx.notifier.wake([presence.member_id])
+
+
+async def set_status(ctx: Context, session: Session, status: Status) -> StatusRecord:
+    presence = await ctx.presences.get(session.presence_id)
+    if presence is None:
+        raise Unauthorized("this session has ended")
+    return (await record_status(ctx, presence, status, Source.MANUAL)).status
+
+
+async def hook_set_status(ctx: Context, report: HookReport, token: str | None) -> HookOutcome:
+    """Raise RateLimited, Unauthorized or StoreUnavailable."""
+    ctx.metrics.hook_request()
+    now = ctx.clock.now()
+    if not ctx.hook_buckets.take((report.pid, report.cwd), now.timestamp()):
+        ctx.metrics.hook_rate_limited()
+        raise RateLimited("too many hook reports for this (pid, cwd)")
+    presence = await _hook_target(ctx, report, token)
+    if presence is None:
+        signal = HookSignal(report.cwd, report.pid, report.session_id, report.status, now)
+        await ctx.signals.stash(signal)
+        return HookOutcome(None, pending=True)
+    await record_status(ctx, presence, report.status, Source.HOOK)
+    return HookOutcome(presence.id, pending=False)
+
+
+async def _hook_target(ctx: Context, report: HookReport, token: str | None) -> Presence | None:
+    if token is not None:
+        presence = await ctx.presences.by_hook_token(hash_token(token))
+        if presence is None:
+            raise Unauthorized("invalid hook token")
+        return presence
+    if ctx.policy.hook_auth is HookAuth.TOKEN:
+        raise Unauthorized("a hook token is required")
+    candidates = await ctx.presences.hook_candidates(report.session_id, report.cwd)
+    return pick_hook_target(candidates, report.session_id, report.pid, report.cwd)

@@ -1,0 +1,78 @@
+"""Periodic work: each sweep is one set-based pass, safe to run on every instance."""
+
+from __future__ import annotations
+
+from domain.model import Source
+from domain.usecases.context import Context
+from domain.usecases.status import record_status, status_changed
+
+CLOSE_SESSION_ENDED = 1001
+
+
+async def sweep_stuck_working(ctx: Context) -> int:
+    """Flip sessions `working` for longer than STATUS_TTL to idle; dnd is never swept."""
+    now, rules = ctx.clock.now(), ctx.policy.status_rules
+    flipped = await ctx.presences.flip_stuck(rules.ttl_cutoff(now), rules.flipped(now))
+    for presence in flipped:
+        await status_changed(ctx, presence, presence.status)
+    ctx.metrics.ttl_sweep(bool(flipped))
+    return len(flipped)
+
+
+async def sweep_presences(ctx: Context) -> int:
+    """End presences whose grace ran out, and those a crashed instance left behind."""
+    now, policy = ctx.clock.now(), ctx.policy
+    ended = await ctx.presences.end_lapsed(
+        now - policy.reconnect_grace, now - policy.presence_stale_after, now
+    )
+    return len(ended)
+
+
+async def sweep_leases(ctx: Context) -> int:
+    """Leases that ran out without a client_ack: offer that mail again."""
+    members = await ctx.mailbox.release_expired(ctx.clock.now())
+    if members:
+        await ctx.notifier.wake(members)
+    return len(members)
+
+
+async def sweep_mailbox(ctx: Context) -> int:
+    """Prune delivered and expired mail and report the queue depth."""
+    now = ctx.clock.now()
+    pruned = await ctx.mailbox.prune(now)
+    ctx.metrics.queue_depth(await ctx.mailbox.depth(now))
+    return pruned
+
+
+async def sweep_guards(ctx: Context) -> int:
+    """Forget stale pending hook signals, old hello signatures and idle rate buckets."""
+    now = ctx.clock.now()
+    purged = await ctx.signals.purge(now - ctx.policy.pending_signal_ttl)
+    purged += await ctx.replay.purge(now)
+    purged += ctx.send_buckets.evict(now.timestamp()) + ctx.hook_buckets.evict(now.timestamp())
+    return purged
+
+
+async def heartbeat(ctx: Context) -> int:
+    """Tell the store this instance's sessions are alive. A session whose presence was
+    ended meanwhile (a long outage) is closed so that its peer reconnects afresh."""
+    sessions = ctx.sessions.all()
+    gone = set(await ctx.presences.touch([s.connection_id for s in sessions], ctx.clock.now()))
+    for session in sessions:
+        if session.connection_id in gone:
+            ctx.sessions.remove(session)
+            await session.connection.close(CLOSE_SESSION_ENDED, "session ended; reconnect")
+    return len(gone)
+
+
+async def infer_statuses(ctx: Context) -> int:
+    """Apply what Claude Code transcripts say about this instance's sessions."""
+    changed = 0
+    for session in ctx.sessions.all():
+        inferred = await ctx.inferrer.infer(session.cwd)
+        presence = await ctx.presences.get(session.presence_id) if inferred else None
+        if inferred is None or presence is None:
+            continue
+        after = await record_status(ctx, presence, inferred, Source.JSONL)
+        changed += after.status != presence.status
+    return changed
