@@ -48,10 +48,11 @@ class BucketTable:
         if bucket is None:
             bucket = TokenBucket(self.burst, self.per_minute / 60.0, self.burst, now)
             self._buckets[key] = bucket
+        admitted = bucket.take(now)
         self._ops += 1
         if self._ops % self.evict_every == 0:
             self.evict(now)
-        return bucket.take(now)
+        return admitted
 
     def evict(self, now: float) -> int:
         full = [key for key, bucket in self._buckets.items() if bucket.is_full(now)]

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
 
 from domain.ports import Notifier
 from domain.sessions import SessionRegistry
 
-WakeHandler = Callable[[list[str]], Awaitable[None]]
+WakeHandler = Callable[[list[str]], Coroutine[Any, Any, None]]
 
 
 class LocalNotifier(Notifier):

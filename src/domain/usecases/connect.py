@@ -67,7 +67,9 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
         initial=policy.status_rules.initial(now),
     )
     if admitted.replaced_connection_id is not None:
-        await _replace(ctx, admitted.replaced_connection_id)
+        # The notifier closes the older socket wherever it is; its own close handler
+        # then releases whatever that socket still had leased.
+        await ctx.notifier.kick(admitted.replaced_connection_id, CLOSE_REPLACED, "replaced")
     presence = admitted.presence
     since = now - policy.pending_signal_ttl
     signal = await ctx.signals.take(request.session_id, request.pid, request.cwd, since)
@@ -88,15 +90,6 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
     ctx.sessions.add(session)
     ctx.metrics.connection_opened()
     return Welcome(session, presence, token)
-
-
-async def _replace(ctx: Context, connection_id: str) -> None:
-    # The older socket stops receiving at once; its own close handler later releases
-    # whatever it still had leased.
-    older = ctx.sessions.get(connection_id)
-    if older is not None:
-        ctx.sessions.remove(older)
-    await ctx.notifier.kick(connection_id, CLOSE_REPLACED, "replaced")
 
 
 async def disconnect(ctx: Context, session: Session) -> None:

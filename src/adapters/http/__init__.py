@@ -1,0 +1,1 @@
+"""The Litestar adapter: `/ws`, `/hook/set-status`, `/health`, `/metrics` on one port."""

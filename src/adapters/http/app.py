@@ -1,0 +1,99 @@
+"""The Litestar application: four routes, one port, no rule of the broker in them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, Response, WebSocket, get, post, websocket
+from litestar.exceptions import HTTPException
+
+from adapters import wire
+from adapters.http.errors import HOOK_ERRORS
+from adapters.http.gateway import Gateway
+from adapters.http.ws import serve_socket
+from domain.errors import DomainError
+from domain.model import Status
+from domain.usecases.status import HookReport, hook_set_status
+
+log = logging.getLogger("meshbroker.hook")
+
+
+def _gateway(connection: Request[Any, Any, Any] | WebSocket[Any, Any, Any]) -> Gateway:
+    gateway: Gateway = connection.app.state.gateway
+    return gateway
+
+
+def _json(status: int, body: dict[str, object]) -> Response[bytes]:
+    return Response(wire.encoder.encode(body), status_code=status, media_type="application/json")
+
+
+@websocket("/ws")
+async def peer_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    await serve_socket(socket, _gateway(socket))
+
+
+@post("/hook/set-status", status_code=200)
+async def hook(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Claude Code hook scripts report a session's status."""
+    try:
+        body = wire.hook_decoder.decode(await request.body())
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return _json(400, {"ok": False, "error": str(exc)})
+    token = _bearer(request.headers.get("authorization"))
+    report = HookReport(body.cwd, body.pid, Status(body.status), body.session_id)
+    try:
+        outcome = await hook_set_status(_gateway(request).ctx, report, token)
+    except DomainError as exc:
+        status, text = HOOK_ERRORS.get(type(exc), (500, "internal"))
+        return _json(status, {"ok": False, "error": text})
+    context = {"cwd": body.cwd, "pid": body.pid, "status": body.status}
+    log.info(
+        "hook",
+        extra={"ctx": {**context, "presence_id": outcome.presence_id, "pending": outcome.pending}},
+    )
+    if outcome.pending:
+        return _json(200, {"ok": True, "pending": True})
+    return _json(200, {"ok": True, "presence_id": outcome.presence_id})
+
+
+def _bearer(header: str | None) -> str | None:
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    # A malformed header is a token that matches nothing: the use case answers 401.
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else header
+
+
+@get("/health")
+async def health(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """200 while Postgres answers, 503 while it does not."""
+    gateway = _gateway(request)
+    up = gateway.healthy()
+    body = {"status": "ok" if up else "degraded", "db": "up" if up else "down"}
+    return _json(200 if up else 503, {**body, **gateway.health_info()})
+
+
+@get("/metrics")
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Prometheus text exposition."""
+    body, content_type = _gateway(request).render_metrics()
+    return Response(body, status_code=200, headers={"content-type": content_type})
+
+
+def _too_large(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    if exc.status_code == 413:
+        return _json(413, {"ok": False, "error": "payload too large"})
+    return _json(exc.status_code, {"ok": False, "error": exc.detail})
+
+
+def create_app(gateway: Gateway, debug: bool = False) -> Litestar:
+    app = Litestar(
+        route_handlers=[peer_socket, hook, health, metrics],
+        request_max_body_size=gateway.ctx.policy.max_message_bytes,
+        exception_handlers={HTTPException: _too_large},
+        debug=debug,
+    )
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,28 @@
+"""One table from domain errors to each edge's codes: HTTP statuses, WS errors and closes."""
+
+from __future__ import annotations
+
+from domain.errors import CapacityExceeded, DomainError, RateLimited, StoreUnavailable, Unauthorized
+
+# error -> (ws error code, close code or None to keep the socket, close reason)
+HELLO_REFUSALS: dict[type[DomainError], tuple[str, int, str]] = {
+    Unauthorized: ("unauthorized", 1008, "unauthorized"),
+    CapacityExceeded: ("capacity", 1008, "capacity"),
+    StoreUnavailable: ("unavailable", 1013, "try again later"),
+}
+
+# error -> (HTTP status, body error text)
+HOOK_ERRORS: dict[type[DomainError], tuple[int, str]] = {
+    Unauthorized: (401, "unauthorized"),
+    RateLimited: (429, "rate limited"),
+    StoreUnavailable: (503, "unavailable"),
+}
+
+
+def ws_code(error: DomainError) -> str:
+    """The `error` frame code for a failure after hello."""
+    if isinstance(error, StoreUnavailable):
+        return "unavailable"
+    if isinstance(error, Unauthorized):
+        return "unauthorized"
+    return "internal"

@@ -1,0 +1,252 @@
+"""The `/ws` endpoint: hello first, then frames in, pushes out. No rule lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from litestar import WebSocket
+from litestar.types import WebSocketSendEvent
+
+from adapters import wire
+from adapters.http import frames
+from adapters.http.errors import HELLO_REFUSALS, ws_code
+from adapters.http.gateway import Gateway
+from domain.errors import DomainError, Rejected
+from domain.model import Message, Priority, Status
+from domain.ports import Connection, ConnectionGone
+from domain.sessions import Session
+from domain.usecases import connect, deliver, peers, send, status
+
+log = logging.getLogger("meshbroker.ws")
+
+
+class WsConnection(Connection):
+    """One accepted socket. Writes go straight to the ASGI server."""
+
+    __slots__ = ("_id", "closed", "socket")
+    _counter = 0
+
+    def __init__(self, socket: WebSocket[Any, Any, Any], instance: str) -> None:
+        WsConnection._counter += 1
+        self._id = f"{instance}:{WsConnection._counter}"
+        self.socket = socket
+        self.closed = False
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    async def send_text(self, text: str) -> None:
+        if self.closed:
+            raise ConnectionGone(self._id)
+        try:
+            await self.socket.send(WebSocketSendEvent(type="websocket.send", text=text, bytes=None))
+        except Exception as exc:  # any failed write means the socket is gone
+            self.closed = True
+            raise ConnectionGone(self._id) from exc
+
+    async def push(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            await self.send_text(frames.push_text(message))
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await self.socket.close(code, reason)
+        except Exception:  # already closed by the peer: nothing left to tell it
+            log.debug("close on a dead socket", extra={"ctx": {"connection": self._id}})
+
+
+async def serve_socket(socket: WebSocket[Any, Any, Any], gateway: Gateway) -> None:
+    await socket.accept()
+    connection = WsConnection(socket, gateway.instance)
+    session = await _await_hello(connection, gateway)
+    if session is None:
+        return
+    try:
+        await _converse(connection, session, gateway)
+    finally:
+        connection.closed = True
+        try:
+            await connect.disconnect(gateway.ctx, session)
+        except DomainError as exc:
+            log.warning("disconnect not recorded", extra={"ctx": {"error": str(exc)}})
+        log.info("ws close", extra={"ctx": _who(session)})
+
+
+def _who(session: Session) -> dict[str, str]:
+    return {
+        "presence_id": session.presence_id,
+        "mesh_id": session.mesh_id,
+        "member_id": session.member_id,
+        "session_id": session.session_id,
+    }
+
+
+async def _receive(connection: WsConnection) -> str | bytes | None:
+    """The next frame's payload, or None once the peer is gone."""
+    event = await connection.socket.receive()
+    if event["type"] != "websocket.receive":
+        return None
+    payload: str | bytes | None = event.get("text")
+    return payload if payload is not None else event.get("bytes") or b""
+
+
+async def _await_hello(connection: WsConnection, gateway: Gateway) -> Session | None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + gateway.hello_timeout
+    while True:
+        try:
+            async with asyncio.timeout_at(deadline):
+                payload = await _receive(connection)
+        except TimeoutError:
+            gateway.ctx.metrics.connection_rejected("hello_timeout")
+            await connection.close(1008, "hello timeout")
+            return None
+        if payload is None:
+            return None
+        try:
+            frame = wire.client_decoder.decode(payload)
+        except msgspec.ValidationError as exc:
+            await connection.send_text(_hello_problem(payload, str(exc)))
+            continue
+        except msgspec.DecodeError:
+            await connection.send_text(frames.error("no_hello", "say hello first"))
+            continue
+        if not isinstance(frame, wire.Hello):
+            await connection.send_text(frames.error("no_hello", "say hello first"))
+            continue
+        return await _hello(connection, frame, gateway)
+
+
+def _hello_problem(payload: str | bytes, problem: str) -> str:
+    try:
+        kind = msgspec.json.decode(payload).get("type")
+    except (msgspec.DecodeError, AttributeError):
+        kind = None
+    if kind == "hello":
+        return frames.error("invalid", problem)
+    return frames.error("no_hello", "say hello first")
+
+
+async def _hello(connection: WsConnection, frame: wire.Hello, gateway: Gateway) -> Session | None:
+    try:
+        welcome = await connect.hello(gateway.ctx, connection, frames.to_hello(frame))
+    except DomainError as exc:
+        code, close_code, reason = HELLO_REFUSALS.get(type(exc), ("internal", 1011, "internal"))
+        log.info("ws refused", extra={"ctx": {"code": code, "member_id": frame.member_id}})
+        await connection.send_text(frames.error(code, str(exc)))
+        await connection.close(close_code, reason)
+        return None
+    session = welcome.session
+    await connection.send_text(
+        frames.text(
+            wire.HelloOk(
+                presence_id=session.presence_id,
+                mesh_id=session.mesh_id,
+                member_id=session.member_id,
+                status=welcome.presence.status.status.value,
+                hook_token=welcome.hook_token,
+            )
+        )
+    )
+    log.info("ws hello", extra={"ctx": {**_who(session), "status": session.status.value}})
+    await gateway.ctx.notifier.wake([session.member_id])
+    return session
+
+
+async def _converse(connection: WsConnection, session: Session, gateway: Gateway) -> None:
+    limit = gateway.ctx.policy.max_message_bytes
+    while True:
+        payload = await _receive(connection)
+        if payload is None:
+            return
+        if isinstance(payload, bytes):
+            await connection.send_text(frames.error("invalid", "frames must be text (JSON)"))
+            continue
+        size = len(payload) if len(payload) * 4 <= limit else len(payload.encode())
+        try:
+            frame = wire.client_decoder.decode(payload)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            code = "too_large" if size > limit else "invalid"
+            await _refuse(connection, payload, str(exc), code, gateway)
+            continue
+        if size > limit and not isinstance(frame, wire.Send):
+            await _refuse(connection, payload, f"frame exceeds {limit} bytes", "too_large", gateway)
+            continue
+        reply = await _dispatch(frame, size, session, gateway)
+        if reply is not None:
+            await connection.send_text(reply)
+
+
+async def _refuse(
+    connection: WsConnection, payload: str, problem: str, code: str, gateway: Gateway
+) -> None:
+    reply, was_send = frames.refusal(payload, problem, code)
+    if was_send:
+        gateway.ctx.metrics.message_rejected(code)
+    await connection.send_text(reply)
+
+
+async def _dispatch(
+    frame: wire.ClientFrame, size: int, session: Session, gateway: Gateway
+) -> str | None:
+    ctx = gateway.ctx
+    match frame:
+        case wire.Send():
+            return await _send(frame, size, session, gateway)
+        case wire.ClientAck():
+            await _guard(deliver.client_ack(ctx, session, frame.message_ids))
+            return None
+        case wire.SetStatus():
+            record = await _guard(status.set_status(ctx, session, Status(frame.status)))
+            if isinstance(record, str):
+                return record
+            log.info("ws set_status", extra={"ctx": {**_who(session), "status": frame.status}})
+            return frames.text(
+                wire.StatusReply(
+                    presence_id=session.presence_id,
+                    status=record.status.value,
+                    source=record.source.value,
+                )
+            )
+        case wire.ListPeers():
+            listed = await _guard(peers.list_peers(ctx, session), frame.id)
+            if isinstance(listed, str):
+                return listed
+            return frames.text(wire.Peers(peers=[frames.peer(p) for p in listed], id=frame.id))
+        case wire.Hello():
+            return frames.error("invalid", "this connection already said hello")
+    return None
+
+
+async def _guard(work: Any, echo: wire.Echo = None) -> Any:
+    """Run a use case; a domain failure becomes the `error` frame to send instead."""
+    try:
+        return await work
+    except DomainError as exc:
+        return frames.error(ws_code(exc), str(exc), echo)
+
+
+async def _send(frame: wire.Send, size: int, session: Session, gateway: Gateway) -> str:
+    request = send.SendRequest(
+        target_spec=frame.target_spec,
+        nonce=frame.nonce,
+        ciphertext=frame.ciphertext,
+        priority=Priority(frame.priority),
+        ttl_seconds=frame.ttl_seconds,
+        frame_bytes=size,
+    )
+    try:
+        message_id = await send.send(gateway.ctx, session, request)
+    except Rejected as exc:
+        return frames.text(wire.Ack(queued=False, id=frame.id, error=exc.code))
+    except DomainError:
+        return frames.text(wire.Ack(queued=False, id=frame.id, error="unavailable"))
+    return frames.text(wire.Ack(queued=True, id=frame.id, message_id=message_id))

@@ -1,0 +1,152 @@
+"""Status inferred from Claude Code's JSONL transcripts, where the broker shares a disk
+with its peers (protocol.md, "Status model").
+
+A session running in `cwd` writes `<projects>/<cwd with / \\ : as ->/<session>.jsonl`,
+one JSON object a line. The newest transcript's last `"type": "assistant"` entry tells
+the status: `working` if its message content holds a `tool_use` block (a tool is
+running or about to), else `idle` (the turn ended). Only the file's tail is read.
+
+Never raises: a missing folder, an unreadable file or malformed lines mean "no
+inference" (None), and the caller keeps the status it has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from domain.model import Status
+from domain.ports import StatusInferrer
+
+TAIL_BYTES = 64 * 1024
+_SEPARATORS = re.compile(r"[/\\:]")
+# Recent Claude Code versions also replace every other non-alphanumeric character
+# (dots, spaces, underscores): tried when the contract's folder name does not exist.
+_NON_ALNUM = re.compile(r"[^A-Za-z0-9]")
+_ASSISTANT = b'"assistant"'
+_decoder = msgspec.json.Decoder()
+
+
+def default_projects_dir() -> Path:
+    return Path.home() / ".claude" / "projects"
+
+
+def project_folder_names(cwd: str) -> list[str]:
+    """The folder names Claude Code may use for `cwd`, the contract's first."""
+    names = [_SEPARATORS.sub("-", cwd)]
+    loose = _NON_ALNUM.sub("-", cwd)
+    if loose != names[0]:
+        names.append(loose)
+    return [name for name in names if name not in ("", ".", "..")]
+
+
+class TranscriptInferrer(StatusInferrer):
+    def __init__(self, projects_dir: Path | None = None, tail_bytes: int = TAIL_BYTES) -> None:
+        self.projects_dir = projects_dir if projects_dir is not None else default_projects_dir()
+        self.tail_bytes = tail_bytes
+
+    async def infer(self, cwd: str) -> Status | None:
+        try:
+            return await asyncio.to_thread(self.infer_now, cwd)
+        except Exception:
+            return None
+
+    def infer_now(self, cwd: str) -> Status | None:
+        """The blocking inference, for callers already off the event loop."""
+        try:
+            transcript = self._newest_transcript(cwd)
+            if transcript is None:
+                return None
+            return status_of_tail(read_tail(transcript, self.tail_bytes))
+        except Exception:
+            return None
+
+    def _newest_transcript(self, cwd: str) -> Path | None:
+        if not cwd:
+            return None
+        for name in project_folder_names(cwd):
+            folder = self.projects_dir / name
+            if folder.is_dir():
+                return newest_jsonl(folder)
+        return None
+
+
+class NullInferrer(StatusInferrer):
+    """No transcripts on this disk: never infers anything."""
+
+    async def infer(self, cwd: str) -> Status | None:
+        return None
+
+
+def inferrer_for(projects_dir: Path | None = None) -> StatusInferrer:
+    """The transcript inferrer where the projects folder (`~/.claude/projects` when
+    None) exists on this disk, else the null one."""
+    try:
+        folder = projects_dir if projects_dir is not None else default_projects_dir()
+        if folder.is_dir():
+            return TranscriptInferrer(folder)
+    except (OSError, RuntimeError):  # RuntimeError: no home directory
+        pass
+    return NullInferrer()
+
+
+# ---------------------------------------------------------------- file reading
+
+
+def newest_jsonl(folder: Path) -> Path | None:
+    """The `*.jsonl` file of `folder` modified last (ties broken by name)."""
+    best: tuple[int, str] | None = None
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not entry.name.endswith(".jsonl"):
+                continue
+            try:
+                if not entry.is_file():
+                    continue
+                key = (entry.stat().st_mtime_ns, entry.name)
+            except OSError:
+                continue
+            if best is None or key > best:
+                best = key
+    return folder / best[1] if best is not None else None
+
+
+def read_tail(path: Path, limit: int) -> bytes:
+    """The last `limit` bytes of the file, cut to whole lines: a first line that began
+    before the window is dropped."""
+    with path.open("rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        start = max(0, size - limit)
+        file.seek(start)
+        data = file.read(limit)
+    if start > 0:
+        newline = data.find(b"\n")
+        data = data[newline + 1 :] if newline >= 0 else b""
+    return data
+
+
+def status_of_tail(data: bytes) -> Status | None:
+    """The status the last well-formed assistant entry of these lines implies."""
+    for line in reversed(data.split(b"\n")):
+        if _ASSISTANT not in line:
+            continue
+        try:
+            entry = _decoder.decode(line)
+        except msgspec.DecodeError:
+            continue  # a line being written, or damaged: look further back
+        if isinstance(entry, dict) and entry.get("type") == "assistant":
+            return Status.WORKING if _uses_tool(entry) else Status.IDLE
+    return None
+
+
+def _uses_tool(entry: dict[str, Any]) -> bool:
+    message = entry.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return False
+    return any(isinstance(block, dict) and block.get("type") == "tool_use" for block in content)

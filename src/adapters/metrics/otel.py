@@ -1,0 +1,205 @@
+"""The `Metrics` port on an OpenTelemetry MeterProvider, read by a Prometheus reader
+into a registry of its own, served from the broker's own port (`render()`).
+
+Series (docs/adr/0008-observability.md): the runtime contract's ten, with exactly its
+names and label values, each labelled series present from the start at 0, plus
+`broker_messages_pushed_total` and the `broker_push_latency_seconds` histogram.
+
+Instruments carry no unit (the exporter would append it to the name); counters are
+named without `_total`, which the exporter adds once. Attribute dicts are built once
+here, so the hot path allocates none of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
+
+from domain.model import Priority
+from domain.ports import Metrics
+
+CONNECTION_REJECT_REASONS = ("capacity", "unauthorized", "hello_timeout", "unavailable")
+MESSAGE_REJECT_REASONS = (
+    "too_large",
+    "rate_limited",
+    "no_recipient",
+    "unsupported_target",
+    "invalid",
+    "unavailable",
+)
+# Send-to-push latency, 0.5 ms to 10 s; slower pushes (held by status gating, or
+# waiting for their recipient to connect) land in +Inf.
+PUSH_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+Attributes = Mapping[str, str]
+
+
+def _labels(key: str, values: Sequence[str]) -> dict[str, Attributes]:
+    return {value: MappingProxyType({key: value}) for value in values}
+
+
+class OtelMetrics(Metrics):
+    """Thread-safe (the SDK locks); one instance per process, or per test."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._reader = PrometheusMetricReader(
+            disable_target_info=True, scope_info_enabled=False, registry=self.registry
+        )
+        self._provider = MeterProvider(
+            metric_readers=[self._reader],
+            resource=Resource.get_empty(),
+            # No exemplars: they are not exported here and cost a context look-up per call.
+            exemplar_filter=AlwaysOffExemplarFilter(),
+            shutdown_on_exit=False,
+        )
+        meter = self._provider.get_meter("meshbroker")
+
+        self._connections_active = meter.create_up_down_counter(
+            "broker_connections_active", description="Open WebSocket connections on this instance."
+        )
+        self._connections = meter.create_counter(
+            "broker_connections", description="WebSocket connections accepted (hello ok)."
+        )
+        self._connections_rejected = meter.create_counter(
+            "broker_connections_rejected", description="Connections refused, by reason."
+        )
+        self._routed = meter.create_counter(
+            "broker_messages_routed", description="Messages queued, by priority."
+        )
+        self._rejected = meter.create_counter(
+            "broker_messages_rejected", description="Sends refused, by reason."
+        )
+        self._pushed = meter.create_counter(
+            "broker_messages_pushed", description="Messages written to a recipient's socket."
+        )
+        self._push_latency = meter.create_histogram(
+            "broker_push_latency_seconds",
+            description="Seconds from a message's acceptance to its push to a recipient.",
+            explicit_bucket_boundaries_advisory=PUSH_LATENCY_BUCKETS,
+        )
+        self._queue_depth = meter.create_gauge(
+            "broker_queue_depth", description="Undelivered deliveries in the whole database."
+        )
+        self._ttl_sweeps = meter.create_counter(
+            "broker_ttl_sweeps", description="Status TTL sweeps, by whether one flipped a session."
+        )
+        self._hook_requests = meter.create_counter(
+            "broker_hook_requests", description="Requests to /hook/set-status."
+        )
+        self._hook_rate_limited = meter.create_counter(
+            "broker_hook_requests_rate_limited",
+            description="Hook requests refused with 429.",
+        )
+        self._db_healthy = meter.create_gauge(
+            "broker_db_healthy", description="1 while Postgres answers, else 0."
+        )
+
+        self._connection_reasons = _labels("reason", CONNECTION_REJECT_REASONS)
+        self._message_reasons = _labels("reason", MESSAGE_REJECT_REASONS)
+        self._priorities = {p: MappingProxyType({"priority": p.value}) for p in Priority}
+        self._flipped = {
+            True: MappingProxyType({"flipped": "true"}),
+            False: MappingProxyType({"flipped": "false"}),
+        }
+
+        # Every series exists from the first scrape.
+        for counter in (
+            self._connections,
+            self._hook_requests,
+            self._hook_rate_limited,
+            self._pushed,
+        ):
+            counter.add(0)
+        self._connections_active.add(0)
+        for attributes in self._connection_reasons.values():
+            self._connections_rejected.add(0, attributes)
+        for attributes in self._message_reasons.values():
+            self._rejected.add(0, attributes)
+        for attributes in self._priorities.values():
+            self._routed.add(0, attributes)
+        for attributes in self._flipped.values():
+            self._ttl_sweeps.add(0, attributes)
+        self._queue_depth.set(0)
+        self._db_healthy.set(0)
+
+    # ------------------------------------------------------------ the port
+
+    def connection_opened(self) -> None:
+        self._connections_active.add(1)
+        self._connections.add(1)
+
+    def connection_closed(self) -> None:
+        self._connections_active.add(-1)
+
+    def connection_rejected(self, reason: str) -> None:
+        self._connections_rejected.add(1, self._attributes(self._connection_reasons, reason))
+
+    def message_routed(self, priority: Priority) -> None:
+        self._routed.add(1, self._priorities[priority])
+
+    def message_rejected(self, reason: str) -> None:
+        self._rejected.add(1, self._attributes(self._message_reasons, reason))
+
+    def messages_pushed(self, latencies: Sequence[float]) -> None:
+        if not latencies:
+            return
+        self._pushed.add(len(latencies))
+        record = self._push_latency.record
+        for seconds in latencies:
+            # Instances' clocks may disagree by a little: never record a negative time.
+            record(seconds if seconds > 0 else 0.0)
+
+    def ttl_sweep(self, flipped: bool) -> None:
+        self._ttl_sweeps.add(1, self._flipped[bool(flipped)])
+
+    def hook_request(self) -> None:
+        self._hook_requests.add(1)
+
+    def hook_rate_limited(self) -> None:
+        self._hook_rate_limited.add(1)
+
+    def queue_depth(self, depth: int) -> None:
+        self._queue_depth.set(depth)
+
+    def db_healthy(self, healthy: bool) -> None:
+        self._db_healthy.set(1 if healthy else 0)
+
+    # ------------------------------------------------------------ exposition
+
+    def render(self) -> tuple[bytes, str]:
+        """The Prometheus text exposition and its content type, for `GET /metrics`."""
+        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+
+    def shutdown(self) -> None:
+        """Stop the provider and detach the reader from the registry."""
+        self._provider.shutdown()
+
+    @staticmethod
+    def _attributes(known: dict[str, Attributes], reason: str) -> Attributes:
+        attributes = known.get(reason)
+        if attributes is None:
+            # A reason outside the contract's list: kept (it is a code, not user input)
+            # and cached so it costs one allocation ever.
+            attributes = known[reason] = MappingProxyType({"reason": reason})
+        return attributes

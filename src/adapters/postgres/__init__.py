@@ -1,0 +1,27 @@
+"""Postgres implementations of the store ports, on one asyncpg pool.
+
+Every port method is one statement (connect is one short transaction); every driver
+error leaves as a domain error (StoreUnavailable, or Conflict/NotFound/InvalidInput
+where the port says so). See docs/adr/0004, 0005 and 0006.
+"""
+
+from adapters.postgres.database import Database
+from adapters.postgres.directory import PostgresDirectory
+from adapters.postgres.embedded import EmbeddedPostgres, start_embedded
+from adapters.postgres.guards import PostgresPendingSignals, PostgresReplayGuard
+from adapters.postgres.mailbox import PostgresMailbox
+from adapters.postgres.migrate import MigrationError, migrate
+from adapters.postgres.presences import PostgresPresenceStore
+
+__all__ = [
+    "Database",
+    "EmbeddedPostgres",
+    "MigrationError",
+    "PostgresDirectory",
+    "PostgresMailbox",
+    "PostgresPendingSignals",
+    "PostgresPresenceStore",
+    "PostgresReplayGuard",
+    "migrate",
+    "start_embedded",
+]

@@ -1,0 +1,148 @@
+"""One asyncpg pool, a health probe, and the one place where driver errors become
+domain errors: no raw asyncpg exception leaves this package."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg  # type: ignore[import-untyped]
+
+from domain.errors import DomainError, InvalidInput, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Connection = Any  # asyncpg.Connection (asyncpg ships no type information)
+Record = Any  # asyncpg.Record
+
+# Everything that means "the store did not do it": server errors, a closed or broken
+# pool or connection, refused or dropped sockets, timeouts.
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,  # ConnectionError, ConnectionRefusedError, socket.gaierror, ...
+    TimeoutError,  # asyncio.TimeoutError is TimeoutError on 3.11
+)
+
+# Soft state (status, heartbeats, pending hook signals; ADR 0006) is written without
+# waiting for the WAL flush. A statement starts `WITH {SOFT}` and joins `soft` into
+# its FROM: that is `SET LOCAL synchronous_commit = off` for the statement's own
+# (implicit) transaction, without a transaction block, so the write stays one round
+# trip. The setting reverts when that transaction ends. Messages never use it.
+SOFT = "soft AS (SELECT set_config('synchronous_commit', 'off', true) AS synchronous_commit)"
+
+
+def store_error(exc: BaseException) -> DomainError:
+    """The domain error that a driver error stands for.
+
+    A value Postgres cannot hold (SQLSTATE class 22, e.g. a NUL character in a text,
+    a number out of range) is the caller's input, not an outage: retrying cannot
+    help, so it is InvalidInput rather than StoreUnavailable.
+    """
+    if isinstance(exc, asyncpg.DataError):
+        return InvalidInput(f"a value the store cannot hold: {exc}")
+    detail = str(exc) or type(exc).__name__
+    return StoreUnavailable(f"database unavailable: {detail}")
+
+
+class Database:
+    """Owns the pool. Adapters run their statements through `run` (or the fetch
+    shorthands), which acquire a connection and translate errors."""
+
+    def __init__(self, pool: Any, *, acquire_timeout: float = 10.0) -> None:
+        self._pool = pool
+        self._acquire_timeout = acquire_timeout
+
+    @classmethod
+    async def create(
+        cls,
+        dsn: str,
+        min_size: int = 1,
+        max_size: int = 10,
+        *,
+        connect_timeout: float = 5.0,
+        command_timeout: float | None = 30.0,
+        acquire_timeout: float = 10.0,
+    ) -> Database:
+        """Open the pool. Raise StoreUnavailable when the server cannot be reached
+        (with `min_size=0` nothing is connected until the first statement)."""
+        try:
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=connect_timeout,
+                command_timeout=command_timeout,
+            )
+        except DomainError:
+            raise
+        except DRIVER_ERRORS as exc:
+            raise store_error(exc) from exc
+        db = cls(pool, acquire_timeout=acquire_timeout)
+        if min_size > 0:
+            await db._warn_if_commits_are_not_durable()
+        return db
+
+    async def _warn_if_commits_are_not_durable(self) -> None:
+        # Messages rely on the server's synchronous_commit (ADR 0006); say so when a
+        # server, database or role default of `off` would make `queued: true` a lie.
+        try:
+            setting = await self.fetchval("SELECT current_setting('synchronous_commit')")
+        except StoreUnavailable:
+            return
+        if setting == "off":
+            log.warning(
+                "the database's synchronous_commit is off: an acknowledged message can be "
+                "lost if the server crashes; set it to on (ADR 0006)"
+            )
+
+    @property
+    def pool(self) -> Any:
+        return self._pool
+
+    async def close(self) -> None:
+        """Close the pool, waiting briefly for connections in use, then terminating."""
+        try:
+            await asyncio.wait_for(self._pool.close(), timeout=5.0)
+        except DRIVER_ERRORS:
+            self._pool.terminate()
+
+    async def health(self, timeout: float = 2.0) -> bool:
+        """True when `SELECT 1` answers within `timeout` seconds. Never raises."""
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._pool.acquire() as conn:
+                    return bool(await conn.fetchval("SELECT 1") == 1)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+
+    async def run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """Run `work` on a pooled connection. Domain errors raised by `work` pass
+        through; every driver error becomes StoreUnavailable (or InvalidInput)."""
+        try:
+            async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
+                return await work(conn)
+        except DomainError:
+            raise
+        except DRIVER_ERRORS as exc:
+            raise store_error(exc) from exc
+
+    async def fetch(self, sql: str, *args: Any) -> list[Record]:
+        return await self.run(lambda conn: conn.fetch(sql, *args))
+
+    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
+        return await self.run(lambda conn: conn.fetchrow(sql, *args))
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self.run(lambda conn: conn.fetchval(sql, *args))
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        result: str = await self.run(lambda conn: conn.execute(sql, *args))
+        return result

@@ -1,0 +1,191 @@
+"""The mailbox: messages stored once, one delivery row per recipient member.
+
+A delivery row is the queue entry of one member: it is leased by claim, deleted by
+that member's ack, and pruned once its message expires (ADR 0004). Every method is a
+single statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from adapters.postgres.database import Database, Record
+from domain.model import Message, Priority
+from domain.ports import Mailbox
+
+_ENQUEUE = """
+WITH message AS (
+    INSERT INTO mesh.messages
+        (id, mesh_id, sender_member_id, sender_pubkey, sender_presence_id, priority,
+         nonce, ciphertext, created_at, expires_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    RETURNING id, priority, sender_presence_id, expires_at
+)
+INSERT INTO mesh.deliveries (message_id, member_id, priority, sender_presence_id, expires_at)
+SELECT message.id, r.member_id, message.priority, message.sender_presence_id,
+       message.expires_at
+FROM message,
+     (SELECT member_id, min(n) AS n
+        FROM unnest($11::text[]) WITH ORDINALITY AS u(member_id, n)
+       GROUP BY member_id) AS r
+ORDER BY r.n
+"""
+
+# Pick the member's claimable deliveries in queue order, skipping rows another
+# claimer holds locked; lease them; return their messages. RETURNING has no order,
+# so the final SELECT sorts by seq.
+_CLAIM = """
+WITH picked AS (
+    SELECT d.seq FROM mesh.deliveries d
+    WHERE d.member_id = $1
+      AND d.sender_presence_id <> $2
+      AND d.priority = ANY($4::text[])
+      AND d.expires_at > $5
+      AND (d.lease_until IS NULL OR d.lease_until <= $5)
+    ORDER BY d.seq
+    LIMIT $7
+    FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE mesh.deliveries d SET leased_to = $3, lease_until = $6
+    FROM picked WHERE d.seq = picked.seq
+    RETURNING d.seq, d.message_id
+)
+SELECT m.id, m.mesh_id, m.sender_member_id, m.sender_pubkey, m.sender_presence_id,
+       m.priority, m.nonce, m.ciphertext, m.created_at, m.expires_at
+FROM leased JOIN mesh.messages m ON m.id = leased.message_id
+ORDER BY leased.seq
+"""
+
+# Delete the member's deliveries, and the messages that this leaves without any
+# delivery. (The snapshot still shows the rows deleted here, hence `NOT IN acked`.
+# Two members acking the last two deliveries of a message at the same instant can
+# each see the other's row and leave the message behind; prune removes it when it
+# expires.)
+_ACK = """
+WITH acked AS (
+    DELETE FROM mesh.deliveries
+    WHERE member_id = $1 AND message_id = ANY($2::text[])
+    RETURNING seq, message_id
+), emptied AS (
+    DELETE FROM mesh.messages m
+    WHERE m.id IN (SELECT message_id FROM acked)
+      AND NOT EXISTS (
+          SELECT 1 FROM mesh.deliveries d
+          WHERE d.message_id = m.id AND d.seq NOT IN (SELECT seq FROM acked)
+      )
+)
+SELECT count(*) FROM acked
+"""
+
+_PRUNE = """
+WITH expired AS (
+    DELETE FROM mesh.deliveries WHERE expires_at <= $1 RETURNING seq
+), messages AS (
+    DELETE FROM mesh.messages WHERE expires_at <= $1
+)
+SELECT count(*) FROM expired
+"""
+
+
+def message_from(row: Record) -> Message:
+    return Message(
+        id=row["id"],
+        mesh_id=row["mesh_id"],
+        sender_member_id=row["sender_member_id"],
+        sender_pubkey=row["sender_pubkey"],
+        sender_presence_id=row["sender_presence_id"],
+        priority=Priority(row["priority"]),
+        nonce=row["nonce"],
+        ciphertext=row["ciphertext"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+    )
+
+
+class PostgresMailbox(Mailbox):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def enqueue(self, message: Message, recipients: Sequence[str]) -> None:
+        """One statement: the message and a delivery per distinct recipient, committed
+        (with the server's synchronous_commit, never `off`) before it returns."""
+        if not recipients:
+            return
+        m = message
+        await self.db.execute(
+            _ENQUEUE,
+            m.id,
+            m.mesh_id,
+            m.sender_member_id,
+            m.sender_pubkey,
+            m.sender_presence_id,
+            m.priority.value,
+            m.nonce,
+            m.ciphertext,
+            m.created_at,
+            m.expires_at,
+            list(recipients),
+        )
+
+    async def claim(
+        self,
+        member_id: str,
+        presence_id: str,
+        connection_id: str,
+        priorities: frozenset[Priority],
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+    ) -> list[Message]:
+        if limit <= 0 or not priorities:
+            return []
+        rows = await self.db.fetch(
+            _CLAIM,
+            member_id,
+            presence_id,
+            connection_id,
+            sorted(p.value for p in priorities),
+            now,
+            lease_until,
+            limit,
+        )
+        return [message_from(row) for row in rows]
+
+    async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:
+        if not message_ids:
+            return 0
+        acked: int = await self.db.fetchval(_ACK, member_id, list(message_ids))
+        return acked
+
+    async def release(self, connection_id: str) -> None:
+        await self.db.execute(
+            "UPDATE mesh.deliveries SET leased_to = NULL, lease_until = NULL WHERE leased_to = $1",
+            connection_id,
+        )
+
+    async def release_expired(self, now: datetime) -> set[str]:
+        rows = await self.db.fetch(
+            """
+            WITH released AS (
+                UPDATE mesh.deliveries SET leased_to = NULL, lease_until = NULL
+                WHERE lease_until <= $1
+                RETURNING member_id
+            )
+            SELECT DISTINCT member_id FROM released
+            """,
+            now,
+        )
+        return {row["member_id"] for row in rows}
+
+    async def prune(self, now: datetime) -> int:
+        """Delete expired deliveries and expired messages; returns the deliveries
+        removed. Delivered ones are already gone: an ack deletes them."""
+        pruned: int = await self.db.fetchval(_PRUNE, now)
+        return pruned
+
+    async def depth(self, now: datetime) -> int:
+        depth: int = await self.db.fetchval(
+            "SELECT count(*) FROM mesh.deliveries WHERE expires_at > $1", now
+        )
+        return depth

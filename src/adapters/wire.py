@@ -1,0 +1,133 @@
+"""The wire protocol v1 as msgspec Structs: one tagged union each way, decoded once.
+Shared by the broker's WebSocket adapter and the meshpeer client."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Hex = Annotated[str, msgspec.Meta(max_length=256)]
+Path = Annotated[str, msgspec.Meta(max_length=4096)]
+Pid = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+PriorityName = Literal["now", "next", "low"]
+StatusName = Literal["idle", "working", "dnd"]
+Echo = str | int | None
+
+
+class Frame(msgspec.Struct, tag_field="type", rename="camel", omit_defaults=True):
+    """Every frame is a JSON object with a `type`."""
+
+
+# ---- client -> broker
+
+
+class Hello(Frame, tag="hello"):
+    mesh_id: Id
+    member_id: Id
+    pubkey: Hex
+    session_id: Id
+    signature: Hex = ""
+    timestamp: int = 0
+    pid: Pid | None = None
+    cwd: Path = ""
+    capabilities: Annotated[list[Id], msgspec.Meta(max_length=16)] = []
+
+
+class Send(Frame, tag="send"):
+    target_spec: Annotated[str, msgspec.Meta(max_length=256)]
+    nonce: str
+    ciphertext: str
+    id: Echo = None
+    priority: PriorityName = "next"
+    ttl_seconds: int | None = None
+
+
+class ClientAck(Frame, tag="client_ack"):
+    message_ids: Annotated[list[Id], msgspec.Meta(max_length=10_000)]
+
+
+class SetStatus(Frame, tag="set_status"):
+    status: StatusName
+
+
+class ListPeers(Frame, tag="list_peers"):
+    id: Echo = None
+
+
+ClientFrame = Hello | Send | ClientAck | SetStatus | ListPeers
+CLIENT_TYPES = frozenset({"hello", "send", "client_ack", "set_status", "list_peers"})
+
+# ---- broker -> client
+
+
+class HelloOk(Frame, tag="hello_ok"):
+    presence_id: str
+    mesh_id: str
+    member_id: str
+    status: StatusName
+    hook_token: str
+
+
+class Ack(Frame, tag="ack"):
+    queued: bool
+    id: Echo = None
+    message_id: str | None = None
+    error: str | None = None
+
+
+class Push(Frame, tag="push"):
+    message_id: str
+    mesh_id: str
+    sender_pubkey: str
+    priority: PriorityName
+    nonce: str
+    ciphertext: str
+    created_at: str
+
+
+class StatusReply(Frame, tag="status"):
+    presence_id: str
+    status: StatusName
+    source: Literal["hook", "manual", "jsonl"]
+
+
+class Peer(msgspec.Struct, rename="camel"):
+    member_id: str
+    pubkey: str
+    display_name: str
+    presence_id: str
+    session_id: str
+    status: StatusName
+    online: bool
+    connected_at: str
+
+
+class Peers(Frame, tag="peers"):
+    peers: list[Peer]
+    id: Echo = None
+
+
+class Error(Frame, tag="error"):
+    code: str
+    message: str
+    id: Echo = None
+
+
+BrokerFrame = HelloOk | Ack | Push | StatusReply | Peers | Error
+
+# ---- HTTP hook body (snake_case, as Claude Code hook scripts send it)
+
+
+class HookBody(msgspec.Struct):
+    cwd: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    status: StatusName
+    pid: Pid | None = None
+    session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+
+
+client_decoder = msgspec.json.Decoder(ClientFrame)
+broker_decoder = msgspec.json.Decoder(BrokerFrame)
+hook_decoder = msgspec.json.Decoder(HookBody)
+encoder = msgspec.json.Encoder()

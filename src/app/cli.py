@@ -1,0 +1,148 @@
+"""`meshbroker`: serve, migrate, and the operator's mesh and member commands.
+Reports are JSON on stdout; logs on stderr; bad input exits non-zero with one line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from adapters.postgres.migrate import migrate
+from app.config import ConfigError, Settings
+from app.container import Container
+from app.database import open_store
+from app.logs import configure_logging
+from domain.errors import DomainError
+from domain.model import Member, Role
+from domain.usecases import admin
+from domain.usecases.context import Context
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meshbroker", description="The mesh message broker.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("serve", help="run the broker until SIGTERM/SIGINT")
+    commands.add_parser("migrate", help="apply pending migrations")
+
+    mesh = commands.add_parser("mesh", help="create and list meshes")
+    mesh_cmds = mesh.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = mesh_cmds.add_parser("create", help="create a mesh")
+    create.add_argument("--name", required=True)
+    create.add_argument("--slug")
+    mesh_cmds.add_parser("list", help="list meshes")
+
+    member = commands.add_parser("member", help="add, list and revoke members")
+    member_cmds = member.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = member_cmds.add_parser("add", help="add a member to a mesh")
+    add.add_argument("--mesh", required=True, help="mesh id or slug")
+    add.add_argument("--pubkey", required=True, help="ed25519 public key, 64 hex")
+    add.add_argument("--name", required=True, help="display name")
+    add.add_argument("--role", choices=[r.value for r in Role], default=Role.MEMBER.value)
+    listing = member_cmds.add_parser("list", help="list a mesh's members")
+    listing.add_argument("--mesh", required=True, help="mesh id or slug")
+    revoke = member_cmds.add_parser("revoke", help="revoke a member; closes its sockets")
+    revoke.add_argument("--mesh", required=True, help="mesh id or slug")
+    revoke.add_argument("--member", required=True, help="member id")
+    return parser
+
+
+def _iso(value: Any) -> str | None:
+    return (
+        None if value is None else value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def _member(m: Member) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "meshId": m.mesh_id,
+        "pubkey": m.pubkey,
+        "displayName": m.display_name,
+        "role": m.role.value,
+    }
+
+
+async def _admin(args: argparse.Namespace, ctx: Context) -> Any:
+    match (args.command, args.action):
+        case ("mesh", "create"):
+            mesh = await admin.create_mesh(ctx, args.name, args.slug)
+            return {"id": mesh.id, "name": mesh.name, "slug": mesh.slug}
+        case ("mesh", "list"):
+            return [
+                {
+                    "id": s.mesh.id,
+                    "name": s.mesh.name,
+                    "slug": s.mesh.slug,
+                    "members": s.members,
+                    "online": s.online,
+                }
+                for s in await admin.list_meshes(ctx)
+            ]
+        case ("member", "add"):
+            return _member(
+                await admin.add_member(ctx, args.mesh, args.pubkey, args.name, Role(args.role))
+            )
+        case ("member", "list"):
+            return [
+                {k: v for k, v in _member(m).items() if k != "meshId"}
+                | {"revokedAt": _iso(m.revoked_at)}
+                for m in await admin.list_members(ctx, args.mesh)
+            ]
+        case ("member", "revoke"):
+            member = await admin.revoke_member(ctx, args.mesh, args.member)
+            return {"id": member.id, "revokedAt": _iso(member.revoked_at)}
+    raise AssertionError(args)
+
+
+async def _with_context(settings: Settings, work: Callable[[Context], Awaitable[Any]]) -> Any:
+    async with open_store(settings, migrate_first=True) as dsn:
+        container = Container(settings=settings, dsn=dsn)
+        container.pool_size.override(2)
+        result = container.init_resources()
+        if inspect.isawaitable(result):
+            await result
+        try:
+            return await work(await container.context())
+        finally:
+            result = container.shutdown_resources()
+            if inspect.isawaitable(result):
+                await result
+
+
+async def _migrate(settings: Settings) -> dict[str, list[str]]:
+    async with open_store(settings, migrate_first=False) as dsn:
+        return {"applied": await migrate(dsn)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"meshbroker: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        if args.command == "serve":
+            from app.server import serve
+
+            return asyncio.run(serve(settings))
+        if args.command == "migrate":
+            report = asyncio.run(_migrate(settings))
+        else:
+            report = asyncio.run(_with_context(settings, lambda ctx: _admin(args, ctx)))
+    except DomainError as exc:
+        print(f"meshbroker: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The only place that knows which adapter serves which port."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+
+from dependency_injector import containers, providers
+
+from adapters.jsonl.transcripts import inferrer_for
+from adapters.local import SystemClock, TaskNotifier
+from adapters.metrics.otel import OtelMetrics
+from adapters.postgres.database import Database
+from adapters.postgres.stores import (
+    PostgresDirectory,
+    PostgresMailbox,
+    PostgresPendingSignals,
+    PostgresPresenceStore,
+    PostgresReplayGuard,
+)
+from app.config import Settings
+from domain.policy import Policy
+from domain.ports import (
+    Clock,
+    Mailbox,
+    MemberDirectory,
+    MeshAdmin,
+    Metrics,
+    Notifier,
+    PendingSignals,
+    PresenceStore,
+    ReplayGuard,
+    StatusInferrer,
+)
+from domain.sessions import SessionRegistry
+from domain.usecases.context import Context
+from domain.usecases.deliver import deliver
+
+
+async def open_database(dsn: str, max_size: int) -> AsyncIterator[Database]:
+    database = await Database.create(dsn, min_size=1, max_size=max_size)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+def assemble(
+    clock: Clock,
+    directory: MemberDirectory,
+    admin: MeshAdmin,
+    presences: PresenceStore,
+    mailbox: Mailbox,
+    signals: PendingSignals,
+    replay: ReplayGuard,
+    notifier: Notifier,
+    metrics: Metrics,
+    inferrer: StatusInferrer,
+    policy: Policy,
+    sessions: SessionRegistry,
+) -> Context:
+    ctx = Context(
+        clock=clock,
+        directory=directory,
+        admin=admin,
+        presences=presences,
+        mailbox=mailbox,
+        signals=signals,
+        replay=replay,
+        notifier=notifier,
+        metrics=metrics,
+        inferrer=inferrer,
+        policy=policy,
+        sessions=sessions,
+    )
+    if isinstance(notifier, TaskNotifier):
+        notifier.on_wake = partial(deliver, ctx)
+    return ctx
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+    dsn = providers.Dependency(instance_of=str)
+    pool_size = providers.Object(10)
+
+    database = providers.Resource(open_database, dsn=dsn, max_size=pool_size)
+    clock = providers.Singleton(SystemClock)
+    sessions = providers.Singleton(SessionRegistry)
+    notifier = providers.Singleton(TaskNotifier, sessions)
+    metrics = providers.Singleton(OtelMetrics)
+    inferrer = providers.Singleton(inferrer_for)
+    policy = providers.Callable(lambda s: s.policy(), settings)
+
+    directory = providers.Singleton(PostgresDirectory, database)
+    presences = providers.Singleton(PostgresPresenceStore, database)
+    mailbox = providers.Singleton(PostgresMailbox, database)
+    signals = providers.Singleton(PostgresPendingSignals, database)
+    replay = providers.Singleton(PostgresReplayGuard, database)
+
+    context = providers.Singleton(
+        assemble,
+        clock=clock,
+        directory=directory,
+        admin=directory,
+        presences=presences,
+        mailbox=mailbox,
+        signals=signals,
+        replay=replay,
+        notifier=notifier,
+        metrics=metrics,
+        inferrer=inferrer,
+        policy=policy,
+        sessions=sessions,
+    )

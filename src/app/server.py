@@ -1,0 +1,143 @@
+"""`meshbroker serve`: the broker on one port until SIGTERM/SIGINT, then the contract's
+shutdown: stop the background jobs, close every socket with 1001, end presences,
+close the server, exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import uvicorn
+
+from adapters.http.app import create_app
+from adapters.http.gateway import Gateway
+from adapters.local import TaskNotifier
+from app.config import Settings
+from app.container import Container
+from app.database import open_store
+from app.tasks import Background, HealthMonitor
+from domain.usecases import connect
+
+log = logging.getLogger("meshbroker.server")
+
+
+class BrokerServer(uvicorn.Server):
+    """uvicorn, with the contract's signal handling instead of uvicorn's own (which
+    closes sockets with 1012 and re-raises the signal, exiting 143)."""
+
+    def __init__(self, config: uvicorn.Config, on_signal: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(config)
+        self._on_signal = on_signal
+        self._stopping: asyncio.Task[None] | None = None
+        self.port: int | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._signalled, sig)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    def _signalled(self, sig: signal.Signals) -> None:
+        if self._stopping is not None:
+            self.force_exit = True  # a second signal: stop waiting
+            return
+        log.info("shutdown signal", extra={"ctx": {"signal": sig.name}})
+        self._stopping = asyncio.get_running_loop().create_task(self._stop())
+
+    async def _stop(self) -> None:
+        try:
+            await self._on_signal()
+        finally:
+            self.should_exit = True
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.servers and self.servers[0].sockets:
+            self.port = self.servers[0].sockets[0].getsockname()[1]
+
+
+async def _maybe_await(value: object) -> None:
+    if inspect.isawaitable(value):
+        await value
+
+
+async def serve(settings: Settings) -> int:
+    started = time.monotonic()
+    async with open_store(settings, migrate_first=not settings.skip_migrate) as dsn:
+        container = Container(settings=settings, dsn=dsn)
+        await _maybe_await(container.init_resources())
+        try:
+            return await _serve(settings, container, started)
+        finally:
+            await _maybe_await(container.shutdown_resources())
+            log.info("shutdown complete")
+
+
+async def _serve(settings: Settings, container: Container, started: float) -> int:
+    ctx = await container.context()
+    database = await container.database()
+    metrics = container.metrics()
+    monitor = HealthMonitor(database.health, metrics)
+    background = Background(
+        ctx, monitor, heartbeat_every=min(10.0, settings.ws_ping_interval_seconds)
+    )
+    git_sha = settings.git_sha()
+
+    def health_info() -> dict[str, object]:
+        uptime = int(time.monotonic() - started)
+        return {"version": settings.version, "gitSha": git_sha, "uptime": uptime}
+
+    gateway = Gateway(
+        ctx=ctx,
+        instance=uuid.uuid4().hex[:12],
+        hello_timeout=settings.hello_timeout_seconds,
+        healthy=lambda: monitor.healthy,
+        health_info=health_info,
+        render_metrics=metrics.render,
+    )
+    config = uvicorn.Config(
+        create_app(gateway),
+        host=settings.host,
+        port=settings.port,
+        ws_max_size=4 * settings.max_message_bytes,
+        ws_ping_interval=settings.ws_ping_interval_seconds,
+        ws_ping_timeout=settings.ws_pong_timeout_seconds,
+        timeout_graceful_shutdown=5,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+    )
+
+    async def stop() -> None:
+        await background.stop()
+        closed = await connect.shutdown(ctx)
+        if isinstance(ctx.notifier, TaskNotifier):
+            await ctx.notifier.drain()
+        log.info("sockets closed", extra={"ctx": {"sessions": closed}})
+
+    server = BrokerServer(config, stop)
+    await monitor.check()
+    background.start()
+    serving = asyncio.create_task(server.serve())
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.05)
+    if server.started:
+        log.info(
+            "broker listening",
+            extra={"ctx": {"host": settings.host, "port": server.port, "gitSha": git_sha}},
+        )
+    await serving
+    await background.stop()
+    return 0 if server.started else 1
