@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,6 +17,7 @@ from app.config import ConfigError, Settings
 from app.container import Container
 from app.database import open_store
 from app.logs import configure_logging
+from app.server import resolve, serve
 from domain.errors import DomainError
 from domain.model import Member, Role
 from domain.usecases import admin
@@ -104,15 +104,11 @@ async def _with_context(settings: Settings, work: Callable[[Context], Awaitable[
     async with open_store(settings, migrate_first=True) as dsn:
         container = Container(settings=settings, dsn=dsn)
         container.pool_size.override(2)
-        result = container.init_resources()
-        if inspect.isawaitable(result):
-            await result
+        await resolve(container.init_resources())
         try:
-            return await work(await container.context())
+            return await work(await resolve(container.context()))
         finally:
-            result = container.shutdown_resources()
-            if inspect.isawaitable(result):
-                await result
+            await resolve(container.shutdown_resources())
 
 
 async def _migrate(settings: Settings) -> dict[str, list[str]]:
@@ -130,8 +126,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level)
     try:
         if args.command == "serve":
-            from app.server import serve
-
             return asyncio.run(serve(settings))
         if args.command == "migrate":
             report = asyncio.run(_migrate(settings))

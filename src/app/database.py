@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ async def open_store(settings: Settings, *, migrate_first: bool) -> AsyncIterato
         log.info("database", extra={"ctx": {"url": redact_url(dsn)}})
     else:
         embedded = EmbeddedPostgres(settings.data_dir)
-        dsn = embedded.start()
+        dsn = await asyncio.to_thread(embedded.start)
         log.info(
             "embedded postgres",
             extra={"ctx": {"data_dir": str(settings.data_dir), "note": "no DATABASE_URL set"}},

@@ -37,6 +37,7 @@ class BrokerServer(uvicorn.Server):
         self._on_signal = on_signal
         self._stopping: asyncio.Task[None] | None = None
         self.port: int | None = None
+        self.ready = asyncio.Event()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -66,28 +67,30 @@ class BrokerServer(uvicorn.Server):
         await super().startup(sockets)
         if self.servers and self.servers[0].sockets:
             self.port = self.servers[0].sockets[0].getsockname()[1]
+        if self.started:
+            self.ready.set()
 
 
-async def _maybe_await(value: object) -> None:
-    if inspect.isawaitable(value):
-        await value
+async def resolve(value: Any) -> Any:
+    """A provider's value: providers that depend on an async Resource return awaitables."""
+    return await value if inspect.isawaitable(value) else value
 
 
 async def serve(settings: Settings) -> int:
     started = time.monotonic()
     async with open_store(settings, migrate_first=not settings.skip_migrate) as dsn:
         container = Container(settings=settings, dsn=dsn)
-        await _maybe_await(container.init_resources())
+        await resolve(container.init_resources())
         try:
             return await _serve(settings, container, started)
         finally:
-            await _maybe_await(container.shutdown_resources())
+            await resolve(container.shutdown_resources())
             log.info("shutdown complete")
 
 
 async def _serve(settings: Settings, container: Container, started: float) -> int:
-    ctx = await container.context()
-    database = await container.database()
+    ctx = await resolve(container.context())
+    database = await resolve(container.database())
     metrics = container.metrics()
     monitor = HealthMonitor(database.health, metrics)
     background = Background(
@@ -131,8 +134,9 @@ async def _serve(settings: Settings, container: Container, started: float) -> in
     await monitor.check()
     background.start()
     serving = asyncio.create_task(server.serve())
-    while not server.started and not serving.done():
-        await asyncio.sleep(0.05)
+    ready = asyncio.create_task(server.ready.wait())
+    await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
+    ready.cancel()
     if server.started:
         log.info(
             "broker listening",

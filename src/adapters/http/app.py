@@ -94,6 +94,7 @@ def create_app(gateway: Gateway, debug: bool = False) -> Litestar:
         request_max_body_size=gateway.ctx.policy.max_message_bytes,
         exception_handlers={HTTPException: _too_large},
         debug=debug,
+        logging_config=None,
     )
     app.state.gateway = gateway
     return app

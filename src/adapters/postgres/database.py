@@ -54,9 +54,12 @@ class Database:
     """Owns the pool. Adapters run their statements through `run` (or the fetch
     shorthands), which acquire a connection and translate errors."""
 
-    def __init__(self, pool: Any, *, acquire_timeout: float = 10.0) -> None:
+    def __init__(
+        self, pool: Any, *, acquire_timeout: float = 10.0, health_timeout: float = 2.0
+    ) -> None:
         self._pool = pool
         self._acquire_timeout = acquire_timeout
+        self._health_timeout = health_timeout
 
     @classmethod
     async def create(
@@ -68,6 +71,7 @@ class Database:
         connect_timeout: float = 5.0,
         command_timeout: float | None = 30.0,
         acquire_timeout: float = 10.0,
+        health_timeout: float = 2.0,
     ) -> Database:
         """Open the pool. Raise StoreUnavailable when the server cannot be reached
         (with `min_size=0` nothing is connected until the first statement)."""
@@ -83,7 +87,7 @@ class Database:
             raise
         except DRIVER_ERRORS as exc:
             raise store_error(exc) from exc
-        db = cls(pool, acquire_timeout=acquire_timeout)
+        db = cls(pool, acquire_timeout=acquire_timeout, health_timeout=health_timeout)
         if min_size > 0:
             await db._warn_if_commits_are_not_durable()
         return db
@@ -112,10 +116,10 @@ class Database:
         except DRIVER_ERRORS:
             self._pool.terminate()
 
-    async def health(self, timeout: float = 2.0) -> bool:
-        """True when `SELECT 1` answers within `timeout` seconds. Never raises."""
+    async def health(self) -> bool:
+        """True when `SELECT 1` answers within `health_timeout` seconds. Never raises."""
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(self._health_timeout):
                 async with self._pool.acquire() as conn:
                     return bool(await conn.fetchval("SELECT 1") == 1)
         except asyncio.CancelledError:

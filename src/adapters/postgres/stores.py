@@ -1,0 +1,14 @@
+"""Every store port on Postgres, in one import (the container's view of this package)."""
+
+from adapters.postgres.directory import PostgresDirectory
+from adapters.postgres.guards import PostgresPendingSignals, PostgresReplayGuard
+from adapters.postgres.mailbox import PostgresMailbox
+from adapters.postgres.presences import PostgresPresenceStore
+
+__all__ = [
+    "PostgresDirectory",
+    "PostgresMailbox",
+    "PostgresPendingSignals",
+    "PostgresPresenceStore",
+    "PostgresReplayGuard",
+]
