@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -11,6 +12,7 @@ from adapters.jsonl.transcripts import inferrer_for
 from adapters.local import SystemClock, TaskNotifier
 from adapters.metrics.otel import OtelMetrics
 from adapters.postgres.database import Database
+from adapters.postgres.notifier import PostgresNotifier
 from adapters.postgres.stores import (
     PostgresDirectory,
     PostgresMailbox,
@@ -54,6 +56,7 @@ def assemble(
     signals: PendingSignals,
     replay: ReplayGuard,
     notifier: Notifier,
+    local: TaskNotifier,
     metrics: Metrics,
     inferrer: StatusInferrer,
     policy: Policy,
@@ -73,8 +76,7 @@ def assemble(
         policy=policy,
         sessions=sessions,
     )
-    if isinstance(notifier, TaskNotifier):
-        notifier.on_wake = partial(deliver, ctx)
+    local.on_wake = partial(deliver, ctx)
     return ctx
 
 
@@ -86,7 +88,9 @@ class Container(containers.DeclarativeContainer):
     database = providers.Resource(open_database, dsn=dsn, max_size=pool_size)
     clock = providers.Singleton(SystemClock)
     sessions = providers.Singleton(SessionRegistry)
-    notifier = providers.Singleton(TaskNotifier, sessions)
+    instance = providers.Object(uuid.uuid4().hex[:12])
+    local_notifier = providers.Singleton(TaskNotifier, sessions)
+    notifier = providers.Singleton(PostgresNotifier, local_notifier, database, dsn, instance)
     metrics = providers.Singleton(OtelMetrics)
     inferrer = providers.Singleton(inferrer_for)
     policy = providers.Callable(lambda s: s.policy(), settings)
@@ -107,6 +111,7 @@ class Container(containers.DeclarativeContainer):
         signals=signals,
         replay=replay,
         notifier=notifier,
+        local=local_notifier,
         metrics=metrics,
         inferrer=inferrer,
         policy=policy,

@@ -10,7 +10,6 @@ import inspect
 import logging
 import signal
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -18,7 +17,6 @@ import uvicorn
 
 from adapters.http.app import create_app
 from adapters.http.gateway import Gateway
-from adapters.local import TaskNotifier
 from app.config import Settings
 from app.container import Container
 from app.database import open_store
@@ -93,8 +91,12 @@ async def _serve(settings: Settings, container: Container, started: float) -> in
     database = await resolve(container.database())
     metrics = container.metrics()
     monitor = HealthMonitor(database.health, metrics)
+    notifier = await resolve(container.notifier())
     background = Background(
-        ctx, monitor, heartbeat_every=min(10.0, settings.ws_ping_interval_seconds)
+        ctx,
+        monitor,
+        heartbeat_every=min(10.0, settings.ws_ping_interval_seconds),
+        services=[notifier.listen],
     )
     git_sha = settings.git_sha()
 
@@ -104,7 +106,7 @@ async def _serve(settings: Settings, container: Container, started: float) -> in
 
     gateway = Gateway(
         ctx=ctx,
-        instance=uuid.uuid4().hex[:12],
+        instance=container.instance(),
         hello_timeout=settings.hello_timeout_seconds,
         healthy=lambda: monitor.healthy,
         health_info=health_info,
@@ -126,8 +128,7 @@ async def _serve(settings: Settings, container: Container, started: float) -> in
     async def stop() -> None:
         await background.stop()
         closed = await connect.shutdown(ctx)
-        if isinstance(ctx.notifier, TaskNotifier):
-            await ctx.notifier.drain()
+        await container.local_notifier().drain()
         log.info("sockets closed", extra={"ctx": {"sessions": closed}})
 
     server = BrokerServer(config, stop)

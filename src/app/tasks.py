@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from domain.errors import StoreUnavailable
 from domain.ports import Metrics
@@ -43,6 +44,7 @@ class Background:
     ctx: Context
     monitor: HealthMonitor
     heartbeat_every: float = 10.0
+    services: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self) -> None:
@@ -59,6 +61,8 @@ class Background:
         ]
         for name, interval, job in jobs:
             self._tasks.append(asyncio.create_task(self._every(name, interval, job), name=name))
+        for service in self.services:
+            self._tasks.append(asyncio.create_task(self._keep(service)))
 
     async def _every(self, name: str, interval: float, job: Job) -> None:
         failing = False
@@ -73,6 +77,15 @@ class Background:
             except Exception:
                 log.exception("job crashed", extra={"ctx": {"job": name}})
             await asyncio.sleep(interval)
+
+    async def _keep(self, service: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """A long-running service: restarted a second after it crashes."""
+        while True:
+            try:
+                await service()
+            except Exception:
+                log.exception("service crashed", extra={"ctx": {"service": service.__qualname__}})
+            await asyncio.sleep(1)
 
     async def stop(self) -> None:
         for task in self._tasks:

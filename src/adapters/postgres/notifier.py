@@ -1,0 +1,136 @@
+"""Reaching sessions on other broker processes through Postgres LISTEN/NOTIFY.
+
+Payloads carry references only (member ids, a connection id), never message bodies:
+NOTIFY caps them at 8000 bytes. Wake-ups are batched per event-loop turn. When the
+listening connection drops, it reconnects and rescans this instance's sessions, so a
+wake-up missed during an outage leaves no message waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+from adapters.local import TaskNotifier
+from adapters.postgres.database import Database
+from domain.errors import StoreUnavailable
+from domain.ports import Notifier
+
+log = logging.getLogger("meshbroker.notify")
+
+CHANNEL = "meshbroker"
+MAX_PAYLOAD = 7000  # bytes; Postgres refuses NOTIFY payloads of 8000 and more
+
+
+def _chunks(ids: list[str], prefix: int) -> list[list[str]]:
+    chunks: list[list[str]] = [[]]
+    size = prefix
+    for member_id in ids:
+        cost = len(member_id) + 3
+        if chunks[-1] and size + cost > MAX_PAYLOAD:
+            chunks.append([])
+            size = prefix
+        chunks[-1].append(member_id)
+        size += cost
+    return [c for c in chunks if c]
+
+
+class PostgresNotifier(Notifier):
+    def __init__(self, local: TaskNotifier, database: Database, dsn: str, instance: str) -> None:
+        self.local = local
+        self.database = database
+        self.dsn = dsn
+        self.instance = instance
+        self._away: set[str] = set()
+        self._flush: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def wake(self, member_ids: Iterable[str]) -> None:
+        ids = list(member_ids)
+        here = [m for m in ids if self.local.sessions.of_member(m)]
+        if here:
+            await self.local.wake(here)
+        away = set(ids).difference(here)
+        if away:
+            self._away |= away
+            if self._flush is None:
+                self._flush = asyncio.get_running_loop().create_task(self._publish_wakes())
+
+    async def kick(self, connection_id: str, code: int, reason: str) -> None:
+        if self.local.sessions.get(connection_id) is not None:
+            await self.local.kick(connection_id, code, reason)
+            return
+        await self._notify({"i": self.instance, "k": [connection_id, code, reason]})
+
+    async def _publish_wakes(self) -> None:
+        await asyncio.sleep(0)  # let this turn's other sends join the batch
+        ids, self._away, self._flush = sorted(self._away), set(), None
+        prefix = len(self.instance) + 20
+        try:
+            for chunk in _chunks(ids, prefix):
+                await self._notify({"i": self.instance, "w": chunk})
+        except StoreUnavailable as exc:
+            # Listeners rescan when their connection comes back; leases sweep too.
+            log.warning("wake-up not published", extra={"ctx": {"error": str(exc)}})
+
+    async def _notify(self, payload: dict[str, Any]) -> None:
+        text = json.dumps(payload, separators=(",", ":"))
+        await self.database.execute("SELECT pg_notify($1, $2)", CHANNEL, text)
+
+    # ---- the listening side
+
+    async def listen(self) -> None:
+        """Run until cancelled: hold a LISTEN connection, reconnecting after failures."""
+        while True:
+            lost = asyncio.Event()
+            try:
+                conn = await asyncpg.connect(self.dsn, timeout=5)
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                log.debug("listen connect failed", extra={"ctx": {"error": str(exc)}})
+                await asyncio.sleep(1)
+                continue
+            try:
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(CHANNEL, self._received)
+                await self._rescan()
+                while not lost.is_set():
+                    try:
+                        async with asyncio.timeout(5):
+                            await lost.wait()
+                    except TimeoutError:
+                        await conn.fetchval("SELECT 1", timeout=5)  # notices a dead link
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                log.warning("listen connection lost", extra={"ctx": {"error": str(exc)}})
+            finally:
+                conn.terminate()
+            await asyncio.sleep(1)
+
+    async def _rescan(self) -> None:
+        members = {s.member_id for s in self.local.sessions.all()}
+        if members:
+            await self.local.wake(members)
+
+    def _received(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            return
+        if message.get("i") == self.instance:
+            return
+        if "w" in message:
+            here = [m for m in message["w"] if self.local.sessions.of_member(m)]
+            if here:
+                self._spawn(self.local.wake(here))
+        elif "k" in message:
+            connection_id, code, reason = message["k"]
+            if self.local.sessions.get(connection_id) is not None:
+                self._spawn(self.local.kick(connection_id, int(code), str(reason)))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,412 @@
+"""The peer: one WebSocket session to the broker, kept alive across drops.
+
+- Every (re)connection sends a freshly signed hello under the same `sessionId`, so the
+  broker resumes the presence; attempts are paced by `Backoff` (exponential + jitter).
+- `send`, `set_status` and `list_peers` wait for their reply (matched by `Pending`).
+- `messages()` yields decrypted pushes; a message is acknowledged (`client_ack`) once
+  the consumer is done with it: when it asks for the next one, or calls `ack()`.
+  Redeliveries of handled messages are dropped (and acked again) by `messageId`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from adapters import wire
+from client import crypto
+from client.errors import (
+    BrokerError,
+    Disconnected,
+    Fatal,
+    MeshpeerError,
+    NotConnected,
+    Replaced,
+    TryAgain,
+)
+from client.hello import signed_hello
+from client.identity import Identity
+from client.pending import Pending, Reply
+from client.retry import Backoff, Seen
+
+log = logging.getLogger("meshpeer")
+
+PUBKEY = re.compile(r"[0-9a-f]{64}")
+_FATAL_REASONS = frozenset({"unauthorized", "revoked"})
+_RETRYABLE = (OSError, InvalidHandshake, ConnectionClosed, TryAgain, TimeoutError, EOFError)
+REPLACED_DELAY = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class PeerConfig:
+    url: str
+    mesh_id: str
+    member_id: str
+    identity: Identity
+    session_id: str
+    cwd: str
+    pid: int | None
+    connect_timeout: float = 10.0
+    request_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    message_id: str
+    sender: str
+    priority: str
+    text: str
+    encrypted: bool
+    created_at: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "messageId": self.message_id,
+            "from": self.sender,
+            "priority": self.priority,
+            "text": self.text,
+            "createdAt": self.created_at,
+            "encrypted": self.encrypted,
+        }
+
+
+class Peer:
+    def __init__(self, config: PeerConfig, *, backoff: Backoff | None = None) -> None:
+        self.config = config
+        self.hello_ok: wire.HelloOk | None = None
+        self.on_hello: list[Callable[[wire.HelloOk], None]] = []
+        self._backoff = backoff or Backoff()
+        self._ws: ClientConnection | None = None
+        self._ready = asyncio.Event()
+        self._pending = Pending()
+        self._inbox: asyncio.Queue[Incoming] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._handled = Seen()
+        self._unsent_acks: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._last_error: BaseException | None = None
+
+    # ---- lifecycle
+
+    async def __aenter__(self) -> Peer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> wire.HelloOk:
+        """Connect, retrying for up to `connect_timeout`, until the broker accepts the
+        hello; raise `Fatal` at once if it refuses this identity."""
+        self._task = asyncio.create_task(self._supervise(), name="meshpeer-supervisor")
+        await self._until_ready(self.config.connect_timeout)
+        assert self.hello_ok is not None
+        return self.hello_ok
+
+    async def close(self) -> None:
+        self._closed = True
+        ws = self._ws
+        if ws is not None:
+            await self._flush_acks()
+            with contextlib.suppress(Exception):
+                await ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, MeshpeerError):
+                await self._task
+
+    @property
+    def connected(self) -> bool:
+        return self._ready.is_set()
+
+    # ---- requests
+
+    async def send(
+        self, to: str, text: str, priority: wire.PriorityName = "next", ttl_seconds: int | None = None
+    ) -> wire.Ack:
+        """Encrypt `text` for `to` (a member pubkey, or `*`), send it, return the ack."""
+        if to != crypto.BROADCAST and PUBKEY.fullmatch(to) is None:
+            raise ValueError("target must be a member pubkey (64 lowercase hex) or '*'")
+        sealed = crypto.seal(self.config.identity.key, to, text)
+        request_id = self._pending.new_id("s")
+        frame = wire.Send(
+            target_spec=to,
+            nonce=sealed.nonce,
+            ciphertext=sealed.ciphertext,
+            id=request_id,
+            priority=priority,
+            ttl_seconds=ttl_seconds,
+        )
+        reply = await self._request(frame, lambda: self._pending.expect(request_id))
+        assert isinstance(reply, wire.Ack)
+        return reply
+
+    async def set_status(self, status: wire.StatusName) -> wire.StatusReply:
+        reply = await self._request(wire.SetStatus(status=status), self._pending.expect_status)
+        assert isinstance(reply, wire.StatusReply)
+        return reply
+
+    async def list_peers(self) -> list[wire.Peer]:
+        request_id = self._pending.new_id("q")
+        frame = wire.ListPeers(id=request_id)
+        reply = await self._request(frame, lambda: self._pending.expect(request_id))
+        assert isinstance(reply, wire.Peers)
+        return reply.peers
+
+    async def _request(
+        self, frame: wire.ClientFrame, expect: Callable[[], asyncio.Future[Reply]]
+    ) -> Reply:
+        timeout = self.config.request_timeout
+        await self._until_ready(timeout)
+        future = expect()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._write(frame)
+                return await future
+        except TimeoutError:
+            raise NotConnected(f"no reply from the broker within {timeout:g} s") from None
+        finally:
+            self._pending.forget(future)
+
+    async def _write(self, frame: wire.ClientFrame) -> None:
+        ws = self._ws
+        if ws is None:
+            raise Disconnected("not connected")
+        try:
+            await ws.send(wire.encoder.encode(frame).decode())
+        except ConnectionClosed as exc:
+            raise Disconnected("connection closed while sending") from exc
+
+    # ---- receiving
+
+    async def messages(self) -> AsyncIterator[Incoming]:
+        """Decrypted messages in arrival order. Each is acknowledged once the consumer
+        asks for the next one (or calls `ack`); one the consumer never finished (it
+        raised, or stopped without `ack`) is redelivered by the broker later."""
+        while True:
+            incoming = await self._next_incoming()
+            if incoming is None:
+                return
+            yield incoming
+            await self.ack(incoming)
+
+    async def ack(self, incoming: Incoming) -> None:
+        """Mark a message handled; idempotent."""
+        if incoming.message_id in self._handled:
+            return
+        self._mark_handled(incoming.message_id)
+        await self._flush_acks()
+
+    async def _next_incoming(self) -> Incoming | None:
+        if not self._inbox.empty():
+            return self._inbox.get_nowait()
+        getter = asyncio.ensure_future(self._inbox.get())
+        watched: set[asyncio.Future[Any]] = {getter}
+        if self._task is not None:
+            watched.add(self._task)
+        try:
+            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        self._raise_if_dead()
+        return None
+
+    def _mark_handled(self, message_id: str) -> None:
+        self._queued.discard(message_id)
+        self._handled.add(message_id)
+        self._unsent_acks.append(message_id)
+
+    async def _flush_acks(self) -> None:
+        if not self._unsent_acks or not self.connected:
+            return
+        ids, self._unsent_acks = self._unsent_acks, []
+        try:
+            await self._write(wire.ClientAck(message_ids=ids))
+        except Disconnected:
+            self._unsent_acks[:0] = ids  # sent again after the next hello
+
+    # ---- the connection loop
+
+    async def _supervise(self) -> None:
+        while not self._closed:
+            delay: float | None = None
+            try:
+                await self._session()
+            except Fatal:
+                raise
+            except _RETRYABLE as exc:
+                self._last_error = exc
+                delay = self._delay_after(exc)
+            finally:
+                self._lost()
+            if self._closed:
+                return
+            if delay is None:
+                delay = self._backoff.next_delay()
+            log.info("reconnecting in %.2f s (%s)", delay, _describe(self._last_error))
+            await asyncio.sleep(delay)
+
+    def _delay_after(self, exc: BaseException) -> float:
+        delay = self._backoff.next_delay()
+        if isinstance(exc, Replaced):
+            log.warning("session %s was taken over by another connection", self.config.session_id)
+            return REPLACED_DELAY + delay
+        return delay
+
+    async def _session(self) -> None:
+        async with connect(self.config.url, open_timeout=self.config.connect_timeout) as ws:
+            hello_ok = await self._handshake(ws)
+            self._ws = ws
+            self.hello_ok = hello_ok
+            self._backoff.reset()
+            self._ready.set()
+            log.info("connected: presence %s, status %s", hello_ok.presence_id, hello_ok.status)
+            for callback in self.on_hello:
+                callback(hello_ok)
+            await self._flush_acks()
+            with contextlib.suppress(ConnectionClosed):
+                async for raw in ws:
+                    await self._dispatch(raw)
+            _raise_for_close(ws)
+
+    async def _handshake(self, ws: ClientConnection) -> wire.HelloOk:
+        config = self.config
+        hello = signed_hello(
+            config.identity,
+            mesh_id=config.mesh_id,
+            member_id=config.member_id,
+            session_id=config.session_id,
+            pid=config.pid,
+            cwd=config.cwd,
+        )
+        await ws.send(wire.encoder.encode(hello).decode())
+        async with asyncio.timeout(config.connect_timeout):
+            raw = await ws.recv()
+        frame = _decode(raw)
+        if isinstance(frame, wire.HelloOk):
+            return frame
+        if isinstance(frame, wire.Error) and frame.code == "unauthorized":
+            raise Fatal(f"unauthorized: {frame.message}")
+        detail = f"{frame.code}: {frame.message}" if isinstance(frame, wire.Error) else str(raw)
+        raise TryAgain(f"hello refused ({detail})")
+
+    def _lost(self) -> None:
+        self._ready.clear()
+        self._ws = None
+        self._pending.fail_all(Disconnected("connection to the broker lost"))
+
+    async def _dispatch(self, raw: str | bytes) -> None:
+        frame = _decode(raw)
+        if isinstance(frame, wire.Push):
+            self._on_push(frame)
+            await self._flush_acks()
+        elif frame is not None and not self._pending.resolve(frame):
+            _log_unmatched(frame)
+
+    def _on_push(self, push: wire.Push) -> None:
+        if push.message_id in self._handled:
+            self._unsent_acks.append(push.message_id)  # our earlier ack was lost
+            return
+        if push.message_id in self._queued:
+            return
+        self._queued.add(push.message_id)
+        sealed = crypto.Sealed(nonce=push.nonce, ciphertext=push.ciphertext)
+        try:
+            opened = crypto.open_payload(self.config.identity.key, push.sender_pubkey, sealed)
+        except crypto.OpenError as exc:
+            log.warning("dropping message %s from %s: %s", push.message_id, push.sender_pubkey, exc)
+            self._mark_handled(push.message_id)
+            return
+        self._inbox.put_nowait(
+            Incoming(
+                message_id=push.message_id,
+                sender=push.sender_pubkey,
+                priority=push.priority,
+                text=opened.text,
+                encrypted=opened.encrypted,
+                created_at=push.created_at,
+            )
+        )
+
+    # ---- waiting
+
+    async def _until_ready(self, within: float) -> None:
+        if self.connected:
+            return
+        self._raise_if_dead()
+        waiter = asyncio.ensure_future(self._ready.wait())
+        watched: set[asyncio.Future[Any]] = {waiter}
+        if self._task is not None:
+            watched.add(self._task)
+        try:
+            await asyncio.wait(watched, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if self.connected:
+            return
+        self._raise_if_dead()
+        reason = _describe(self._last_error)
+        raise NotConnected(f"not connected to {self.config.url} within {within:g} s ({reason})")
+
+    def _raise_if_dead(self) -> None:
+        task = self._task
+        if task is None or not task.done():
+            return
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:
+            raise failure
+        if not self._closed:
+            raise NotConnected("the connection loop ended")
+
+
+def _log_unmatched(frame: wire.BrokerFrame) -> None:
+    if isinstance(frame, wire.Error):
+        log.warning("broker error %s: %s", frame.code, frame.message)
+    else:
+        log.debug("unmatched %s frame", type(frame).__name__)
+
+
+def _decode(raw: str | bytes) -> wire.BrokerFrame | None:
+    try:
+        frame: wire.BrokerFrame = wire.broker_decoder.decode(raw)
+        return frame
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        log.warning("ignoring a frame the client cannot read: %s", exc)
+        return None
+
+
+def _raise_for_close(ws: ClientConnection) -> None:
+    """After a clean close: stop for good on `unauthorized`/`revoked`, else reconnect."""
+    code, reason = ws.close_code, ws.close_reason or ""
+    if code == 1008 and reason in _FATAL_REASONS:
+        raise Fatal(f"the broker closed the session: {reason}")
+    if code == 4000:
+        raise Replaced(f"connection replaced ({reason})")
+    raise TryAgain(f"connection closed ({code} {reason})".strip())
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no attempt finished yet"
+    if isinstance(exc, InvalidURI):
+        return f"bad URL: {exc}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+__all__ = ["BrokerError", "Incoming", "Peer", "PeerConfig"]

@@ -1,0 +1,115 @@
+"""Postgres-only mailbox properties: concurrent claimers, the queue index."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from adapters.postgres.database import Database
+from adapters.postgres.mailbox import _CLAIM, PostgresMailbox
+from domain.model import Priority
+from tests.integration.contract.support import at, message, new_id
+
+DELIVERIES = 1000
+ALL = frozenset(Priority)
+
+
+@pytest.fixture(params=["one pool", "two pools"])
+async def claimer_pools(
+    request: pytest.FixtureRequest, database: Database, database_url: str
+) -> AsyncIterator[tuple[Database, Database]]:
+    """Two claimers on two connections of one pool, or on two pools (two instances)."""
+    if request.param == "one pool":
+        yield database, database
+        return
+    other = await Database.create(database_url, min_size=1, max_size=2)
+    try:
+        yield database, other
+    finally:
+        await other.close()
+
+
+async def test_two_claimers_never_share_a_delivery_and_skip_none(
+    claimer_pools: tuple[Database, Database],
+) -> None:
+    first_db, second_db = claimer_pools
+    member = new_id("member-")
+    sent = [message(created=i / 1000) for i in range(DELIVERIES)]
+    enqueuer = PostgresMailbox(first_db)
+    for m in sent:
+        await enqueuer.enqueue(m, [member])
+    queue_order = {m.id: i for i, m in enumerate(sent)}
+
+    async def claimer(db: Database, connection_id: str) -> list[str]:
+        mailbox = PostgresMailbox(db)
+        got: list[str] = []
+        while True:
+            batch = await mailbox.claim(
+                member, new_id("presence-"), connection_id, ALL, at(10), at(40), 7
+            )
+            if not batch:
+                return got
+            got.extend(m.id for m in batch)
+            await asyncio.sleep(0)
+
+    first, second = await asyncio.gather(
+        claimer(first_db, "connection-1"), claimer(second_db, "connection-2")
+    )
+
+    claimed = first + second
+    assert len(claimed) == DELIVERIES, "every delivery claimed once"
+    assert len(set(claimed)) == DELIVERIES, "no delivery claimed twice"
+    assert set(claimed) == set(queue_order)
+    assert first and second, "both claimers took part"
+    for got in (first, second):
+        positions = [queue_order[i] for i in got]
+        assert positions == sorted(positions), "each claimer receives in queue order"
+    # nothing is left unleased, and once the leases run out everything is there again
+    assert await enqueuer.claim(member, "p", "c3", ALL, at(39), at(69), 10) == []
+    again = await enqueuer.claim(member, "p", "c3", ALL, at(40), at(70), 2 * DELIVERIES)
+    assert [m.id for m in again] == [m.id for m in sent]
+
+
+async def test_claimers_of_different_members_do_not_block_each_other(database: Database) -> None:
+    mailbox = PostgresMailbox(database)
+    members = [new_id("member-") for _ in range(8)]
+    broadcast = [message(created=i) for i in range(20)]
+    for m in broadcast:
+        await mailbox.enqueue(m, members)
+
+    results = await asyncio.gather(
+        *(mailbox.claim(member, "p", f"c-{member}", ALL, at(30), at(60), 100) for member in members)
+    )
+
+    assert all([m.id for m in got] == [m.id for m in broadcast] for got in results)
+
+
+async def test_claim_walks_the_member_queue_index(database: Database) -> None:
+    """With other members' mail in the table, the claim reads the member's own queue
+    through `deliveries_queue` (member_id, seq) instead of scanning the table."""
+    mailbox = PostgresMailbox(database)
+    others = [new_id("other-") for _ in range(50)]
+    for i in range(100):
+        await mailbox.enqueue(message(created=i), others)
+    await database.execute("ANALYZE mesh.deliveries")
+    member = new_id("member-")
+
+    async def explain(conn: object) -> str:
+        rows = await conn.fetch(  # type: ignore[attr-defined]
+            "EXPLAIN " + _CLAIM,
+            member,
+            "p",
+            "c",
+            ["low", "next", "now"],
+            at(0),
+            at(30),
+            256,
+        )
+        return "\n".join(r[0] for r in rows)
+
+    plan = await database.run(explain)
+
+    assert "deliveries_queue" in plan, plan
+    assert "Seq Scan on deliveries" not in plan, plan
