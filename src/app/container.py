@@ -37,6 +37,7 @@ from domain.ports import (
 from domain.sessions import SessionRegistry
 from domain.usecases.context import Context
 from domain.usecases.deliver import deliver
+from domain.usecases.status import apply_status
 
 
 async def open_database(dsn: str, max_size: int) -> AsyncIterator[Database]:
@@ -77,6 +78,8 @@ def assemble(
         sessions=sessions,
     )
     local.on_wake = partial(deliver, ctx)
+    if isinstance(notifier, PostgresNotifier):
+        notifier.on_status = partial(apply_status, ctx)
     return ctx
 
 

@@ -204,7 +204,12 @@ class Notifier(Protocol):
         ...
 
     async def kick(self, connection_id: str, code: int, reason: str) -> None:
-        """Close that connection."""
+        """Close that connection, wherever it is, and stop delivering to it."""
+        ...
+
+    async def status_changed(self, presence_id: str, member_id: str, status: Status) -> None:
+        """Tell the instance that holds this presence's socket (not this one) its new
+        status, so that it gates and releases mail by it."""
         ...
 
 

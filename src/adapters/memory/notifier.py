@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
+from domain.model import Status
 from domain.ports import Notifier
 from domain.sessions import SessionRegistry
 
@@ -17,10 +18,15 @@ class LocalNotifier(Notifier):
         self.sessions = sessions
         self.on_wake: WakeHandler | None = None
         self.kicked: list[tuple[str, int, str]] = []
+        self.announced: list[tuple[str, Status]] = []
 
     async def wake(self, member_ids: Iterable[str]) -> None:
         if self.on_wake is not None:
             await self.on_wake(list(member_ids))
+
+    async def status_changed(self, presence_id: str, member_id: str, status: Status) -> None:
+        """One process holds every socket: nobody else to tell."""
+        self.announced.append((presence_id, status))
 
     async def kick(self, connection_id: str, code: int, reason: str) -> None:
         self.kicked.append((connection_id, code, reason))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -18,9 +18,12 @@ import asyncpg  # type: ignore[import-untyped]
 from adapters.local import TaskNotifier
 from adapters.postgres.database import Database
 from domain.errors import StoreUnavailable
+from domain.model import Status
 from domain.ports import Notifier
 
 log = logging.getLogger("meshbroker.notify")
+
+StatusHandler = Callable[[str, str, Status], Coroutine[Any, Any, object]]
 
 CHANNEL = "meshbroker"
 MAX_PAYLOAD = 7000  # bytes; Postgres refuses NOTIFY payloads of 8000 and more
@@ -47,7 +50,8 @@ class PostgresNotifier(Notifier):
         self.instance = instance
         self._away: set[str] = set()
         self._flush: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
+        self.on_status: StatusHandler | None = None
 
     async def wake(self, member_ids: Iterable[str]) -> None:
         ids = list(member_ids)
@@ -65,6 +69,9 @@ class PostgresNotifier(Notifier):
             await self.local.kick(connection_id, code, reason)
             return
         await self._notify({"i": self.instance, "k": [connection_id, code, reason]})
+
+    async def status_changed(self, presence_id: str, member_id: str, status: Status) -> None:
+        await self._notify({"i": self.instance, "s": [presence_id, member_id, status.value]})
 
     async def _publish_wakes(self) -> None:
         await asyncio.sleep(0)  # let this turn's other sends join the batch
@@ -125,12 +132,15 @@ class PostgresNotifier(Notifier):
             here = [m for m in message["w"] if self.local.sessions.of_member(m)]
             if here:
                 self._spawn(self.local.wake(here))
+        elif "s" in message and self.on_status is not None:
+            presence_id, member_id, status = message["s"]
+            self._spawn(self.on_status(presence_id, member_id, Status(status)))
         elif "k" in message:
             connection_id, code, reason = message["k"]
             if self.local.sessions.get(connection_id) is not None:
                 self._spawn(self.local.kick(connection_id, int(code), str(reason)))
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -40,11 +40,20 @@ async def record_status(
 
 
 async def status_changed(ctx: Context, presence: Presence, record: StatusRecord) -> None:
-    session = ctx.sessions.of_presence(presence.id)
-    if session is not None:
-        session.status = record.status
-    if record.status is Status.IDLE:
-        await ctx.notifier.wake([presence.member_id])
+    if not await apply_status(ctx, presence.id, presence.member_id, record.status):
+        await ctx.notifier.status_changed(presence.id, presence.member_id, record.status)
+
+
+async def apply_status(ctx: Context, presence_id: str, member_id: str, status: Status) -> bool:
+    """Gate this instance's session by its new status; held mail follows a change to
+    idle. False when the presence has no socket here."""
+    session = ctx.sessions.of_presence(presence_id)
+    if session is None:
+        return False
+    session.status = status
+    if status is Status.IDLE:
+        await ctx.notifier.wake([member_id])
+    return True
 
 
 async def set_status(ctx: Context, session: Session, status: Status) -> StatusRecord:
