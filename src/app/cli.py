@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from adapters.postgres.migrate import migrate
+from adapters.postgres.migrate import MigrationError, migrate
 from app.config import ConfigError, Settings
 from app.container import Container
 from app.database import open_store
@@ -101,7 +101,7 @@ async def _admin(args: argparse.Namespace, ctx: Context) -> Any:
 
 
 async def _with_context(settings: Settings, work: Callable[[Context], Awaitable[Any]]) -> Any:
-    async with open_store(settings, migrate_first=True) as dsn:
+    async with open_store(settings, migrate_first=not settings.skip_migrate) as dsn:
         container = Container(settings=settings, dsn=dsn)
         container.pool_size.override(2)
         await resolve(container.init_resources())
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = asyncio.run(_migrate(settings))
         else:
             report = asyncio.run(_with_context(settings, lambda ctx: _admin(args, ctx)))
-    except DomainError as exc:
+    except (DomainError, MigrationError, ValueError, OSError) as exc:
         print(f"meshbroker: {exc}", file=sys.stderr)
         return 1
     sys.stdout.write(msgspec.json.encode(report).decode() + "\n")

@@ -21,9 +21,13 @@ from app.config import Settings
 from app.container import Container
 from app.database import open_store
 from app.tasks import Background, HealthMonitor
+from domain.admission import HelloAuth
+from domain.errors import DomainError
 from domain.usecases import connect
 
 log = logging.getLogger("meshbroker.server")
+
+SHUTDOWN_STEP_SECONDS = 5.0
 
 
 class BrokerServer(uvicorn.Server):
@@ -50,7 +54,9 @@ class BrokerServer(uvicorn.Server):
 
     def _signalled(self, sig: signal.Signals) -> None:
         if self._stopping is not None:
-            self.force_exit = True  # a second signal: stop waiting
+            # A second signal: stop waiting for the graceful steps.
+            self._stopping.cancel()
+            self.force_exit = self.should_exit = True
             return
         log.info("shutdown signal", extra={"ctx": {"signal": sig.name}})
         self._stopping = asyncio.get_running_loop().create_task(self._stop())
@@ -127,10 +133,21 @@ async def _serve(settings: Settings, container: Container, started: float) -> in
 
     async def stop() -> None:
         await background.stop()
-        closed = await connect.shutdown(ctx)
-        await container.local_notifier().drain()
-        log.info("sockets closed", extra={"ctx": {"sessions": closed}})
+        try:
+            # Sockets close first; ending presences needs the database, which may be
+            # down: the orchestrator's grace period is the bound, not the pool's.
+            async with asyncio.timeout(SHUTDOWN_STEP_SECONDS):
+                closed = await connect.shutdown(ctx)
+                await container.local_notifier().drain()
+            log.info("sockets closed", extra={"ctx": {"sessions": closed}})
+        except (DomainError, TimeoutError) as exc:
+            log.warning("presences not ended at shutdown", extra={"ctx": {"error": repr(exc)}})
 
+    if settings.hello_auth is HelloAuth.LEGACY:
+        log.warning(
+            "HELLO_AUTH=legacy: hellos are not signature-checked; any client that knows a "
+            "member's id and pubkey can connect as that member"
+        )
     server = BrokerServer(config, stop)
     await monitor.check()
     background.start()

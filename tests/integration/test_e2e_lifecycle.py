@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from adapters.postgres.database import Database
-from tests.integration.support import WAIT, BrokerProcess, WsPeer, new_mesh, new_member
+from tests.integration.support import WAIT, BrokerProcess, WsPeer, new_member, new_mesh
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from tests.integration.support import (
     WAIT,
     BrokerProcess,
     WsPeer,
-    new_mesh,
     new_member,
+    new_mesh,
     signed_hello,
 )
 
