@@ -7,9 +7,11 @@ from typing import Annotated, Literal
 
 import msgspec
 
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-Hex = Annotated[str, msgspec.Meta(max_length=256)]
-Path = Annotated[str, msgspec.Meta(max_length=4096)]
+# Postgres text cannot hold NUL: identity fields refuse it at decode time.
+_NO_NUL = "^[^\x00]*$"
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=_NO_NUL)]
+Hex = Annotated[str, msgspec.Meta(max_length=256, pattern=_NO_NUL)]
+Path = Annotated[str, msgspec.Meta(max_length=4096, pattern=_NO_NUL)]
 Pid = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 PriorityName = Literal["now", "next", "low"]
 StatusName = Literal["idle", "working", "dnd"]
@@ -36,7 +38,7 @@ class Hello(Frame, tag="hello"):
 
 
 class Send(Frame, tag="send"):
-    target_spec: Annotated[str, msgspec.Meta(max_length=256)]
+    target_spec: Annotated[str, msgspec.Meta(max_length=256, pattern=_NO_NUL)]
     nonce: str
     ciphertext: str
     id: Echo = None
@@ -121,10 +123,10 @@ BrokerFrame = HelloOk | Ack | Push | StatusReply | Peers | Error
 
 
 class HookBody(msgspec.Struct):
-    cwd: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    cwd: Annotated[str, msgspec.Meta(min_length=1, max_length=4096, pattern=_NO_NUL)]
     status: StatusName
     pid: Pid | None = None
-    session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    session_id: Id | None = None
 
 
 client_decoder = msgspec.json.Decoder(ClientFrame)

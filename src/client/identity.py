@@ -35,9 +35,11 @@ def generate() -> Identity:
 
 
 def write_key(path: Path, identity: Identity) -> None:
-    """Create `path` with mode 0600; an existing file is never overwritten."""
+    """Create `path` with mode 0600 (and missing parent directories with 0700); an
+    existing file is never overwritten."""
     seed = bytes(identity.key).hex() + "\n"
     try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError as exc:
         raise KeyFileError(f"{path} already exists; not overwriting a key") from exc

@@ -14,17 +14,16 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import Any
 
-import msgspec
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from adapters import wire
-from client import crypto
+from client import crypto, frames
 from client.errors import (
     BrokerError,
     Disconnected,
@@ -35,49 +34,15 @@ from client.errors import (
     TryAgain,
 )
 from client.hello import signed_hello
-from client.identity import Identity
+from client.model import Incoming, PeerConfig
 from client.pending import Pending, Reply
 from client.retry import Backoff, Seen
 
 log = logging.getLogger("meshpeer")
 
 PUBKEY = re.compile(r"[0-9a-f]{64}")
-_FATAL_REASONS = frozenset({"unauthorized", "revoked"})
 _RETRYABLE = (OSError, InvalidHandshake, ConnectionClosed, TryAgain, TimeoutError, EOFError)
 REPLACED_DELAY = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class PeerConfig:
-    url: str
-    mesh_id: str
-    member_id: str
-    identity: Identity
-    session_id: str
-    cwd: str
-    pid: int | None
-    connect_timeout: float = 10.0
-    request_timeout: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    message_id: str
-    sender: str
-    priority: str
-    text: str
-    encrypted: bool
-    created_at: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "messageId": self.message_id,
-            "from": self.sender,
-            "priority": self.priority,
-            "text": self.text,
-            "createdAt": self.created_at,
-            "encrypted": self.encrypted,
-        }
 
 
 class Peer:
@@ -96,6 +61,7 @@ class Peer:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._last_error: BaseException | None = None
+        self._last_timestamp = 0
 
     # ---- lifecycle
 
@@ -108,11 +74,14 @@ class Peer:
     ) -> None:
         await self.close()
 
-    async def start(self) -> wire.HelloOk:
-        """Connect, retrying for up to `connect_timeout`, until the broker accepts the
-        hello; raise `Fatal` at once if it refuses this identity."""
+    _DEFAULT: float = -1.0
+
+    async def start(self, within: float | None = _DEFAULT) -> wire.HelloOk:
+        """Connect, retrying for up to `within` seconds (default `connect_timeout`; None:
+        forever), until the broker accepts the hello; raise `Fatal` at once if it refuses
+        this identity, `NotConnected` when the time is up."""
         self._task = asyncio.create_task(self._supervise(), name="meshpeer-supervisor")
-        await self._until_ready(self.config.connect_timeout)
+        await self._until_ready(self.config.connect_timeout if within == self._DEFAULT else within)
         assert self.hello_ok is not None
         return self.hello_ok
 
@@ -135,7 +104,11 @@ class Peer:
     # ---- requests
 
     async def send(
-        self, to: str, text: str, priority: wire.PriorityName = "next", ttl_seconds: int | None = None
+        self,
+        to: str,
+        text: str,
+        priority: wire.PriorityName = "next",
+        ttl_seconds: int | None = None,
     ) -> wire.Ack:
         """Encrypt `text` for `to` (a member pubkey, or `*`), send it, return the ack."""
         if to != crypto.BROADCAST and PUBKEY.fullmatch(to) is None:
@@ -192,7 +165,7 @@ class Peer:
 
     # ---- receiving
 
-    async def messages(self) -> AsyncIterator[Incoming]:
+    async def messages(self) -> AsyncGenerator[Incoming, None]:
         """Decrypted messages in arrival order. Each is acknowledged once the consumer
         asks for the next one (or calls `ack`); one the consumer never finished (it
         raised, or stopped without `ack`) is redelivered by the broker later."""
@@ -259,7 +232,7 @@ class Peer:
                 return
             if delay is None:
                 delay = self._backoff.next_delay()
-            log.info("reconnecting in %.2f s (%s)", delay, _describe(self._last_error))
+            log.info("reconnecting in %.2f s (%s)", delay, frames.describe(self._last_error))
             await asyncio.sleep(delay)
 
     def _delay_after(self, exc: BaseException) -> float:
@@ -283,10 +256,13 @@ class Peer:
             with contextlib.suppress(ConnectionClosed):
                 async for raw in ws:
                     await self._dispatch(raw)
-            _raise_for_close(ws)
+            frames.raise_for_close(ws)
 
     async def _handshake(self, ws: ClientConnection) -> wire.HelloOk:
         config = self.config
+        # Strictly increasing: two hellos in one millisecond would carry the same
+        # (deterministic) signature, and the broker refuses a replayed one.
+        self._last_timestamp = max(int(time.time() * 1000), self._last_timestamp + 1)
         hello = signed_hello(
             config.identity,
             mesh_id=config.mesh_id,
@@ -294,11 +270,12 @@ class Peer:
             session_id=config.session_id,
             pid=config.pid,
             cwd=config.cwd,
+            timestamp_ms=self._last_timestamp,
         )
         await ws.send(wire.encoder.encode(hello).decode())
         async with asyncio.timeout(config.connect_timeout):
             raw = await ws.recv()
-        frame = _decode(raw)
+        frame = frames.decode(raw)
         if isinstance(frame, wire.HelloOk):
             return frame
         if isinstance(frame, wire.Error) and frame.code == "unauthorized":
@@ -312,12 +289,12 @@ class Peer:
         self._pending.fail_all(Disconnected("connection to the broker lost"))
 
     async def _dispatch(self, raw: str | bytes) -> None:
-        frame = _decode(raw)
+        frame = frames.decode(raw)
         if isinstance(frame, wire.Push):
             self._on_push(frame)
             await self._flush_acks()
         elif frame is not None and not self._pending.resolve(frame):
-            _log_unmatched(frame)
+            frames.log_unmatched(frame)
 
     def _on_push(self, push: wire.Push) -> None:
         if push.message_id in self._handled:
@@ -346,7 +323,7 @@ class Peer:
 
     # ---- waiting
 
-    async def _until_ready(self, within: float) -> None:
+    async def _until_ready(self, within: float | None) -> None:
         if self.connected:
             return
         self._raise_if_dead()
@@ -361,8 +338,9 @@ class Peer:
         if self.connected:
             return
         self._raise_if_dead()
-        reason = _describe(self._last_error)
-        raise NotConnected(f"not connected to {self.config.url} within {within:g} s ({reason})")
+        reason = frames.describe(self._last_error)
+        limit = "ever" if within is None else f"{within:g} s"
+        raise NotConnected(f"not connected to {self.config.url} within {limit} ({reason})")
 
     def _raise_if_dead(self) -> None:
         task = self._task
@@ -373,40 +351,6 @@ class Peer:
             raise failure
         if not self._closed:
             raise NotConnected("the connection loop ended")
-
-
-def _log_unmatched(frame: wire.BrokerFrame) -> None:
-    if isinstance(frame, wire.Error):
-        log.warning("broker error %s: %s", frame.code, frame.message)
-    else:
-        log.debug("unmatched %s frame", type(frame).__name__)
-
-
-def _decode(raw: str | bytes) -> wire.BrokerFrame | None:
-    try:
-        frame: wire.BrokerFrame = wire.broker_decoder.decode(raw)
-        return frame
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        log.warning("ignoring a frame the client cannot read: %s", exc)
-        return None
-
-
-def _raise_for_close(ws: ClientConnection) -> None:
-    """After a clean close: stop for good on `unauthorized`/`revoked`, else reconnect."""
-    code, reason = ws.close_code, ws.close_reason or ""
-    if code == 1008 and reason in _FATAL_REASONS:
-        raise Fatal(f"the broker closed the session: {reason}")
-    if code == 4000:
-        raise Replaced(f"connection replaced ({reason})")
-    raise TryAgain(f"connection closed ({code} {reason})".strip())
-
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "no attempt finished yet"
-    if isinstance(exc, InvalidURI):
-        return f"bad URL: {exc}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 __all__ = ["BrokerError", "Incoming", "Peer", "PeerConfig"]

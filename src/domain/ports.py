@@ -167,7 +167,8 @@ class Mailbox(Protocol):
         ...
 
     async def prune(self, now: datetime) -> int:
-        """Remove delivered and expired deliveries and messages with none left."""
+        """Remove delivered and expired deliveries and messages with none left;
+        returns the deliveries this call removed (a store may drop acked ones at once)."""
         ...
 
     async def depth(self, now: datetime) -> int:

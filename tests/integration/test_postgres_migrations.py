@@ -42,7 +42,7 @@ async def table_exists(url: str, name: str) -> bool:
 
 def test_the_runner_finds_the_repository_migrations() -> None:
     assert migrations_dir() == REPO_MIGRATIONS
-    assert [f.name for f in load(migrations_dir())][0] == "0001_init.sql"
+    assert next(f.name for f in load(migrations_dir())) == "0001_init.sql"
 
 
 async def test_migrations_apply_to_an_empty_database(make_database: DatabaseFactory) -> None:

@@ -307,3 +307,20 @@ async def test_push_latency_is_reported_from_send_to_push(broker: Harness) -> No
     await broker.connect(bob)
 
     assert broker.metrics.latencies == [pytest.approx(5.001)]
+
+
+async def test_content_the_store_cannot_hold_is_refused_as_invalid(broker: Harness) -> None:
+    from domain.errors import InvalidInput
+
+    ada, bob = await broker.peer("ada"), await broker.peer("bob")
+    sender = await broker.connect(ada)
+
+    async def refuse(*_: object) -> None:
+        raise InvalidInput("text contains a NUL")
+
+    broker.ctx.mailbox.enqueue = refuse  # type: ignore[method-assign]
+    with pytest.raises(Rejected) as refused:
+        await broker.send(sender, bob, "nul\x00")
+
+    assert refused.value.code == "invalid"
+    assert broker.metrics.counts["rejected:invalid"] == 1

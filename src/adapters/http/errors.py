@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from domain.errors import CapacityExceeded, DomainError, RateLimited, StoreUnavailable, Unauthorized
+from domain.errors import (
+    CapacityExceeded,
+    DomainError,
+    InvalidInput,
+    RateLimited,
+    StoreUnavailable,
+    Unauthorized,
+)
 
 # error -> (ws error code, close code or None to keep the socket, close reason)
 HELLO_REFUSALS: dict[type[DomainError], tuple[str, int, str]] = {
     Unauthorized: ("unauthorized", 1008, "unauthorized"),
     CapacityExceeded: ("capacity", 1008, "capacity"),
     StoreUnavailable: ("unavailable", 1013, "try again later"),
+    InvalidInput: ("invalid", 1008, "invalid hello"),
 }
 
 # error -> (HTTP status, body error text)
@@ -16,6 +24,7 @@ HOOK_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     Unauthorized: (401, "unauthorized"),
     RateLimited: (429, "rate limited"),
     StoreUnavailable: (503, "unavailable"),
+    InvalidInput: (400, "invalid input"),
 }
 
 
@@ -25,4 +34,6 @@ def ws_code(error: DomainError) -> str:
         return "unavailable"
     if isinstance(error, Unauthorized):
         return "unauthorized"
+    if isinstance(error, InvalidInput):
+        return "invalid"
     return "internal"

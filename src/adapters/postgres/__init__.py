@@ -3,6 +3,9 @@
 Every port method is one statement (connect is one short transaction); every driver
 error leaves as a domain error (StoreUnavailable, or Conflict/NotFound/InvalidInput
 where the port says so). See docs/adr/0004, 0005 and 0006.
+
+The migration runner is `adapters.postgres.migrate.migrate` (not re-exported here, so
+that the name keeps meaning the module).
 """
 
 from adapters.postgres.database import Database
@@ -10,7 +13,7 @@ from adapters.postgres.directory import PostgresDirectory
 from adapters.postgres.embedded import EmbeddedPostgres, start_embedded
 from adapters.postgres.guards import PostgresPendingSignals, PostgresReplayGuard
 from adapters.postgres.mailbox import PostgresMailbox
-from adapters.postgres.migrate import MigrationError, migrate
+from adapters.postgres.migrate import MigrationError
 from adapters.postgres.presences import PostgresPresenceStore
 
 __all__ = [
@@ -22,6 +25,5 @@ __all__ = [
     "PostgresPendingSignals",
     "PostgresPresenceStore",
     "PostgresReplayGuard",
-    "migrate",
     "start_embedded",
 ]

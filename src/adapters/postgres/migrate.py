@@ -72,7 +72,9 @@ def load(directory: Path) -> list[MigrationFile]:
     return files
 
 
-async def migrate(dsn: str, directory: Path | None = None) -> list[str]:
+async def migrate(
+    dsn: str, directory: Path | None = None, *, connect_timeout: float = 10.0
+) -> list[str]:
     """Apply the pending migrations; return the names applied (empty when up to date).
 
     Raise MigrationError for a changed or failing file, StoreUnavailable when the
@@ -80,7 +82,7 @@ async def migrate(dsn: str, directory: Path | None = None) -> list[str]:
     """
     files = load(directory if directory is not None else migrations_dir())
     try:
-        conn = await asyncpg.connect(dsn)
+        conn = await asyncpg.connect(dsn, timeout=connect_timeout)
     except DRIVER_ERRORS as exc:
         raise store_error(exc) from exc
     try:

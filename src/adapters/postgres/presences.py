@@ -73,17 +73,22 @@ class PostgresPresenceStore(PresenceStore):
             "SELECT pg_advisory_xact_lock($1, hashtext($2))", _CONNECT_LOCK_CLASS, a.mesh_id
         )
         # The lock is held, so this statement's snapshot sees every connect that
-        # committed before us.
+        # committed before us. The session's live row, if any, is locked too: a
+        # sweep ending it or a disconnect of its old socket waits for our commit
+        # (and then finds the row changed).
         row = await conn.fetchrow(
             f"""
-            SELECT {_COLUMNS},
+            SELECT p.*,
                    (SELECT count(*) FROM mesh.presences o
                      WHERE o.mesh_id = $1 AND o.ended_at IS NULL
                        AND o.connection_id IS NOT NULL) AS online
             FROM (SELECT 1) AS one
-            LEFT JOIN mesh.presences p
-              ON p.mesh_id = $1 AND p.member_id = $2 AND p.session_id = $3
-             AND p.ended_at IS NULL
+            LEFT JOIN LATERAL (
+                SELECT {_COLUMNS} FROM mesh.presences
+                WHERE mesh_id = $1 AND member_id = $2 AND session_id = $3
+                  AND ended_at IS NULL
+                FOR UPDATE
+            ) AS p ON true
             """,
             a.mesh_id,
             a.member_id,
@@ -134,7 +139,7 @@ class PostgresPresenceStore(PresenceStore):
                 UPDATE mesh.presences
                 SET connection_id = $2, pid = $3, cwd = $4, connected_at = $5,
                     disconnected_at = NULL, last_ping_at = $5, hook_token_hash = $6
-                WHERE id = $1
+                WHERE id = $1 AND ended_at IS NULL
                 RETURNING {_COLUMNS}
                 """,
                 existing.id,

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from domain import delivery
-from domain.errors import Rejected, StoreUnavailable
+from domain.errors import InvalidInput, Rejected, StoreUnavailable
 from domain.model import Message, Priority
 from domain.sessions import Session
 from domain.usecases.context import Context
@@ -69,6 +69,9 @@ async def _send(ctx: Context, session: Session, request: SendRequest) -> str:
         created_at=now,
         expires_at=expires,
     )
-    await ctx.mailbox.enqueue(message, recipients)
+    try:
+        await ctx.mailbox.enqueue(message, recipients)
+    except InvalidInput as refused:  # content the store cannot hold (a NUL, say)
+        raise Rejected("invalid", str(refused)) from refused
     await ctx.notifier.wake(recipients)
     return message.id

@@ -1,0 +1,186 @@
+"""`meshpeer`: the peer's command line (see docs/claude-code.md).
+
+JSON on stdout, logs on stderr, `--help` everywhere; bad input exits 2 with one line
+naming the bad argument, a refused or failed request exits 1. `hook` imports only the
+standard library (it runs on every Claude Code event); the other commands import the
+WebSocket and crypto stack when they run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+from client.urls import DEFAULT_URL, check_ws_url
+
+PRIORITIES = ("now", "next", "low")
+STATUSES = ("idle", "working", "dnd")
+IDENTITY_ENV = {
+    "url": "MESHPEER_URL",
+    "mesh": "MESHPEER_MESH",
+    "member": "MESHPEER_MEMBER",
+    "key": "MESHPEER_KEY",
+    "session": "MESHPEER_SESSION",
+}
+
+
+class UsageError(Exception):
+    """Bad input: `argument` names the flag to fix."""
+
+    def __init__(self, argument: str, problem: str) -> None:
+        super().__init__(f"argument {argument}: {problem}")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _target(value: str) -> str:
+    if value == "*":
+        return value
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise argparse.ArgumentTypeError("must be a member pubkey (64 lowercase hex) or '*'")
+    from client.crypto import OpenError, x25519_public
+
+    try:
+        x25519_public(value)
+    except OpenError:
+        raise argparse.ArgumentTypeError("is not a valid ed25519 public key") from None
+    return value
+
+
+def _positive_int(value: str) -> int:
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}")
+
+
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if 0 < seconds < float("inf"):
+        return seconds
+    raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {value!r}")
+
+
+def _text(value: str) -> str:
+    if value:
+        return value
+    raise argparse.ArgumentTypeError("must not be empty")
+
+
+def _identity_flags() -> Parser:
+    flags = Parser(add_help=False)
+    group = flags.add_argument_group("identity (flag, else environment variable)")
+    group.add_argument("--url", help=f"broker WebSocket URL [MESHPEER_URL, default {DEFAULT_URL}]")
+    group.add_argument("--mesh", help="mesh id [MESHPEER_MESH]")
+    group.add_argument("--member", help="member id [MESHPEER_MEMBER]")
+    group.add_argument("--key", help="key file from `meshpeer keygen` [MESHPEER_KEY]")
+    group.add_argument("--session", help="session id [MESHPEER_SESSION, default random]")
+    return flags
+
+
+def _parser() -> Parser:
+    parser = Parser(prog="meshpeer", description="A peer of a meshbroker mesh.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    identity = [_identity_flags()]
+    keygen = commands.add_parser("keygen", help="write a new ed25519 key file (mode 0600)")
+    keygen.add_argument("--out", required=True, help="key file to create (never overwritten)")
+    send = commands.add_parser(
+        "send", parents=identity, help="send one message; prints the ack (exit 0 if queued)"
+    )
+    send.add_argument("--to", required=True, type=_target, help="recipient pubkey, or * for all")
+    send.add_argument("--priority", choices=PRIORITIES, default="next")
+    send.add_argument("text", type=_text, help="the message (direct messages are encrypted)")
+    listen = commands.add_parser(
+        "listen",
+        parents=identity,
+        help="print received messages, one JSON object a line",
+        description="Print each received message as a JSON line and acknowledge it. Stops "
+        "after --count messages or --timeout seconds (exit 1 if --count was not reached).",
+    )
+    listen.add_argument("--count", type=_positive_int, help="stop after N messages")
+    listen.add_argument("--timeout", type=_positive_seconds, help="stop after S seconds")
+    status = commands.add_parser(
+        "status",
+        parents=identity,
+        help="set a manual status",
+        description="Set a session's manual status. Without --session/MESHPEER_SESSION, the "
+        "session `meshpeer listen` keeps connected in this directory, if any.",
+    )
+    status.add_argument("status", choices=STATUSES)
+    commands.add_parser("peers", parents=identity, help="list the mesh's live sessions")
+    commands.add_parser(
+        "hook",
+        help="report a Claude Code hook event (JSON on stdin); always exits 0",
+        description="Read a Claude Code hook event on stdin and post the matching status "
+        "(UserPromptSubmit, PreToolUse, PostToolUse: working; Stop, SessionStart, "
+        "SessionEnd: idle) to the broker. Never fails and never takes more than 2 s.",
+    )
+    return parser
+
+
+def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str | None]:
+    """The identity settings from flags, else the environment; UsageError if missing."""
+    values: dict[str, str | None] = {
+        name: getattr(args, name, None) or env.get(variable) or None
+        for name, variable in IDENTITY_ENV.items()
+    }
+    values["url"] = url = values["url"] or DEFAULT_URL
+    try:
+        check_ws_url(url)
+    except ValueError as exc:
+        raise UsageError("--url", str(exc)) from None
+    for name in ("mesh", "member", "key"):
+        if not values[name]:
+            raise UsageError(f"--{name}", f"required (or set {IDENTITY_ENV[name]})")
+    return values
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "hook":
+        from client import hook
+
+        return hook.main()
+    try:
+        if args.command == "keygen":
+            return _keygen(args.out)
+        from client import commands
+
+        return commands.run(args, resolve(args, os.environ))
+    except UsageError as exc:
+        print(f"meshpeer {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _keygen(out: str) -> int:
+    from pathlib import Path
+
+    from client.identity import KeyFileError, generate, write_key
+
+    identity = generate()
+    try:
+        write_key(Path(out), identity)
+    except KeyFileError as exc:
+        raise UsageError("--out", str(exc)) from None
+    print_json({"pubkey": identity.pubkey})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""The meshpeer commands that talk to the broker: send, listen, status, peers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+import msgspec
+
+from adapters import wire
+from client.cli import UsageError, print_json
+from client.errors import MeshpeerError
+from client.identity import KeyFileError, load_key
+from client.peer import Peer, PeerConfig
+from client.sessions import find_session, remove_session, write_session
+
+log = logging.getLogger("meshpeer")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def run(args: argparse.Namespace, settings: dict[str, str | None]) -> int:
+    _configure_logging(args.command)
+    config = _config(args, settings)
+    try:
+        return asyncio.run(_main(args, config))
+    except MeshpeerError as exc:
+        print(f"meshpeer {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _configure_logging(command: str) -> None:
+    level = os.environ.get("MESHPEER_LOG_LEVEL", "").upper()
+    if level not in LOG_LEVELS:
+        level = "INFO" if command == "listen" else "WARNING"
+    logging.basicConfig(
+        stream=sys.stderr, level=level, format="%(asctime)s meshpeer %(levelname)s %(message)s"
+    )
+
+
+def _config(args: argparse.Namespace, settings: dict[str, str | None]) -> PeerConfig:
+    key, mesh, member, url = settings["key"], settings["mesh"], settings["member"], settings["url"]
+    assert key and mesh and member and url
+    try:
+        identity = load_key(Path(key))
+    except KeyFileError as exc:
+        raise UsageError("--key", str(exc)) from None
+    session = settings["session"]
+    if session is None and args.command == "status":
+        session = _listening_session(mesh, member)
+    return PeerConfig(
+        url=url,
+        mesh_id=mesh,
+        member_id=member,
+        identity=identity,
+        session_id=session or f"meshpeer-{secrets.token_hex(8)}",
+        cwd=os.getcwd(),
+        pid=os.getppid(),
+    )
+
+
+def _listening_session(mesh: str, member: str) -> str | None:
+    """The session `meshpeer listen` keeps connected in this directory, if any."""
+    record = find_session(None, os.getcwd())
+    if record and record.get("meshId") == mesh and record.get("memberId") == member:
+        return str(record["sessionId"])
+    log.warning("no listening session in this directory: the status applies to a new session")
+    return None
+
+
+async def _main(args: argparse.Namespace, config: PeerConfig) -> int:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        if args.command == "listen":
+            return await listen(config, args.count, args.timeout)
+        async with Peer(config) as peer:
+            return await _one_shot(peer, args)
+    except asyncio.CancelledError:
+        log.info("stopped by a signal")
+        return 0
+
+
+async def _one_shot(peer: Peer, args: argparse.Namespace) -> int:
+    if args.command == "send":
+        ack = await peer.send(args.to, args.text, args.priority)
+        _print_frame(ack)
+        if not ack.queued:
+            print(f"meshpeer send: not queued: {ack.error}", file=sys.stderr)
+        return 0 if ack.queued else 1
+    if args.command == "status":
+        _print_frame(await peer.set_status(args.status))
+        return 0
+    if args.command == "peers":
+        print_json(msgspec.to_builtins(await peer.list_peers()))
+        return 0
+    raise AssertionError(args.command)
+
+
+def _print_frame(frame: wire.Frame) -> None:
+    sys.stdout.write(wire.encoder.encode(frame).decode() + "\n")
+    sys.stdout.flush()
+
+
+async def listen(config: PeerConfig, count: int | None, seconds: float | None) -> int:
+    """Print messages until `count` arrived or `seconds` passed, keeping the session's
+    hook token on file while connected."""
+    peer = Peer(config)
+    peer.on_hello.append(lambda ok: _record_session(config, ok))
+    received = 0
+    try:
+        async with asyncio.timeout(seconds):
+            await peer.start(within=None)
+            async with contextlib.aclosing(peer.messages()) as messages:
+                async for incoming in messages:
+                    print_json(incoming.as_json())
+                    await peer.ack(incoming)
+                    received += 1
+                    if count is not None and received >= count:
+                        return 0
+    except TimeoutError:
+        if peer.hello_ok is None:
+            print(
+                f"meshpeer listen: not connected to {config.url} in {seconds:g} s", file=sys.stderr
+            )
+            return 1
+        if count is None:
+            return 0
+        print(f"meshpeer listen: {received} of {count} messages in {seconds:g} s", file=sys.stderr)
+        return 1
+    finally:
+        await peer.close()
+        remove_session(config.session_id)
+    return 0
+
+
+def _record_session(config: PeerConfig, ok: wire.HelloOk) -> None:
+    """Keep the hook token on file; a failure costs the hooks their token, not the session."""
+    try:
+        path = _write_record(config, ok)
+    except OSError as exc:
+        log.warning("hook token not kept (%s): hooks will go unauthenticated", exc)
+        return
+    log.info("hook token kept in %s", path)
+
+
+def _write_record(config: PeerConfig, ok: wire.HelloOk) -> Path:
+    return write_session(
+        {
+            "sessionId": config.session_id,
+            "cwd": config.cwd,
+            "pid": os.getpid(),
+            "token": ok.hook_token,
+            "url": config.url,
+            "meshId": config.mesh_id,
+            "memberId": config.member_id,
+            "presenceId": ok.presence_id,
+        }
+    )
