@@ -7,36 +7,42 @@ single statement.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from adapters.postgres.database import Database, Record
+from adapters.postgres.database import SOFT, Database, Record
+from domain.errors import DomainError, StoreUnavailable
 from domain.model import Message, Priority
 from domain.ports import Mailbox
 
+# Many sends share one commit (group commit): the messages of a batch and all their
+# deliveries go in one statement; ORDER BY n gives deliveries their seq in batch
+# order, which is arrival order.
 _ENQUEUE = """
 WITH message AS (
     INSERT INTO mesh.messages
         (id, mesh_id, sender_member_id, sender_pubkey, sender_presence_id, priority,
          nonce, ciphertext, created_at, expires_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-    RETURNING id, priority, sender_presence_id, expires_at
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::timestamptz[],
+                         $10::timestamptz[])
 )
 INSERT INTO mesh.deliveries (message_id, member_id, priority, sender_presence_id, expires_at)
-SELECT message.id, r.member_id, message.priority, message.sender_presence_id,
-       message.expires_at
-FROM message,
-     (SELECT member_id, min(n) AS n
-        FROM unnest($11::text[]) WITH ORDINALITY AS u(member_id, n)
-       GROUP BY member_id) AS r
-ORDER BY r.n
+SELECT d.message_id, d.member_id, d.priority, d.sender_presence_id, d.expires_at
+FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::timestamptz[])
+     WITH ORDINALITY AS d(message_id, member_id, priority, sender_presence_id, expires_at, n)
+ORDER BY d.n
 """
+
+MAX_BATCH = 512
 
 # Pick the member's claimable deliveries in queue order, skipping rows another
 # claimer holds locked; lease them; return their messages. RETURNING has no order,
 # so the final SELECT sorts by seq.
-_CLAIM = """
-WITH picked AS (
+_CLAIM = f"""
+WITH {SOFT}, picked AS (
     SELECT d.seq FROM mesh.deliveries d
     WHERE d.member_id = $1
       AND d.sender_presence_id <> $2
@@ -48,7 +54,7 @@ WITH picked AS (
     FOR UPDATE SKIP LOCKED
 ), leased AS (
     UPDATE mesh.deliveries d SET leased_to = $3, lease_until = $6
-    FROM picked WHERE d.seq = picked.seq
+    FROM picked, soft WHERE d.seq = picked.seq
     RETURNING d.seq, d.message_id
 )
 SELECT m.id, m.mesh_id, m.sender_member_id, m.sender_pubkey, m.sender_presence_id,
@@ -62,9 +68,9 @@ ORDER BY leased.seq
 # Two members acking the last two deliveries of a message at the same instant can
 # each see the other's row and leave the message behind; prune removes it when it
 # expires.)
-_ACK = """
-WITH acked AS (
-    DELETE FROM mesh.deliveries
+_ACK = f"""
+WITH {SOFT}, acked AS (
+    DELETE FROM mesh.deliveries USING soft
     WHERE member_id = $1 AND message_id = ANY($2::text[])
     RETURNING seq, message_id
 ), emptied AS (
@@ -88,6 +94,41 @@ SELECT count(*) FROM expired
 """
 
 
+def _columns(batch: list[_Pending]) -> list[list[Any]]:
+    """The batch as the statement's 15 parallel arrays: 10 of messages, 5 of deliveries."""
+    messages = [
+        (
+            m.id,
+            m.mesh_id,
+            m.sender_member_id,
+            m.sender_pubkey,
+            m.sender_presence_id,
+            m.priority.value,
+            m.nonce,
+            m.ciphertext,
+            m.created_at,
+            m.expires_at,
+        )
+        for m, _, _ in batch
+    ]
+    deliveries = [
+        (m.id, member_id, m.priority.value, m.sender_presence_id, m.expires_at)
+        for m, recipients, _ in batch
+        for member_id in dict.fromkeys(recipients)
+    ]
+    return [list(column) for column in (*zip(*messages), *zip(*deliveries))]
+
+
+def _settle(batch: list[_Pending], error: BaseException | None) -> None:
+    for _, _, done in batch:
+        if done.done():
+            continue  # its sender went away; the commit stands regardless
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+
 def message_from(row: Record) -> Message:
     return Message(
         id=row["id"],
@@ -103,30 +144,42 @@ def message_from(row: Record) -> Message:
     )
 
 
+_Pending = tuple[Message, Sequence[str], "asyncio.Future[None]"]
+
+
 class PostgresMailbox(Mailbox):
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._pending: list[_Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def enqueue(self, message: Message, recipients: Sequence[str]) -> None:
-        """One statement: the message and a delivery per distinct recipient, committed
-        (with the server's synchronous_commit, never `off`) before it returns."""
+        """Returns once the message and a delivery per distinct recipient are committed
+        (with the server's synchronous_commit, never `off`). Sends that arrive while a
+        commit is in flight share the next one."""
         if not recipients:
             return
-        m = message
-        await self.db.execute(
-            _ENQUEUE,
-            m.id,
-            m.mesh_id,
-            m.sender_member_id,
-            m.sender_pubkey,
-            m.sender_presence_id,
-            m.priority.value,
-            m.nonce,
-            m.ciphertext,
-            m.created_at,
-            m.expires_at,
-            list(recipients),
-        )
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((message, recipients, done))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                try:
+                    await self.db.execute(_ENQUEUE, *_columns(batch))
+                except DomainError as exc:
+                    _settle(batch, exc)
+                except BaseException as exc:
+                    _settle(batch, StoreUnavailable(f"enqueue interrupted: {exc!r}"))
+                    raise
+                else:
+                    _settle(batch, None)
+        finally:
+            self._flusher = None
 
     async def claim(
         self,
@@ -160,7 +213,8 @@ class PostgresMailbox(Mailbox):
 
     async def release(self, connection_id: str) -> None:
         await self.db.execute(
-            "UPDATE mesh.deliveries SET leased_to = NULL, lease_until = NULL WHERE leased_to = $1",
+            f"WITH {SOFT} UPDATE mesh.deliveries SET leased_to = NULL, lease_until = NULL"
+            " FROM soft WHERE leased_to = $1",
             connection_id,
         )
 
