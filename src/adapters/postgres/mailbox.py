@@ -116,7 +116,8 @@ def _columns(batch: list[_Pending]) -> list[list[Any]]:
         for m, recipients, _ in batch
         for member_id in dict.fromkeys(recipients)
     ]
-    return [list(column) for column in (*zip(*messages), *zip(*deliveries))]
+    columns = (*zip(*messages, strict=True), *zip(*deliveries, strict=True))
+    return [list(column) for column in columns]
 
 
 def _settle(batch: list[_Pending], error: BaseException | None) -> None:
