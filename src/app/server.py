@@ -125,6 +125,7 @@ async def _serve(settings: Settings, container: Container, started: float) -> in
         ws_max_size=4 * settings.max_message_bytes,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_pong_timeout_seconds,
+        ws_per_message_deflate=False,  # ciphertext does not compress; it cost ~20 % CPU
         timeout_graceful_shutdown=5,
         lifespan="off",
         log_config=None,

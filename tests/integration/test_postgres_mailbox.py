@@ -113,3 +113,37 @@ async def test_claim_walks_the_member_queue_index(database: Database) -> None:
 
     assert "deliveries_queue" in plan, plan
     assert "Seq Scan on deliveries" not in plan, plan
+
+
+class CountingDatabase:
+    """The database, counting the statements the mailbox sends it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db, self.statements = db, 0
+
+    async def execute(self, *args: object) -> str:
+        self.statements += 1
+        return await self.db.execute(*args)  # type: ignore[arg-type]
+
+    async def fetch(self, *args: object) -> list:  # type: ignore[type-arg]
+        self.statements += 1
+        return await self.db.fetch(*args)  # type: ignore[arg-type]
+
+
+async def test_concurrent_sends_share_statements_and_keep_their_arrival_order(
+    database: Database,
+) -> None:
+    counting = CountingDatabase(database)
+    mailbox = PostgresMailbox(counting)  # type: ignore[arg-type]
+    member = new_id("member-")
+    sent = [message(created=i / 1000) for i in range(300)]
+
+    await asyncio.gather(*(mailbox.enqueue(m, [member]) for m in sent))
+    acks = [mailbox.ack(member, [m.id], at(1)) for m in sent[:100]]
+    acked = await asyncio.gather(*acks, mailbox.ack(member, ["not-mine"], at(1)))
+    statements = counting.statements
+
+    left = await mailbox.claim(member, "p", "c", ALL, at(1), at(30), 1000)
+    assert [m.id for m in left] == [m.id for m in sent[100:]], "arrival order, acked ones gone"
+    assert acked == [1] * 100 + [0]
+    assert statements <= 4, "401 calls shared a handful of statements"

@@ -50,6 +50,13 @@ def store_error(exc: BaseException) -> DomainError:
     return StoreUnavailable(f"database unavailable: {detail}")
 
 
+async def _keep_session(conn: Connection) -> None:
+    """asyncpg's default reset costs a round trip per release (`RESET ALL; UNLISTEN *;
+    ...`). Our statements leave no session state: settings are transaction-local
+    (`set_config(..., true)`), locks are transaction-scoped, LISTEN has its own
+    connection. asyncpg still rolls back an open transaction before calling this."""
+
+
 class Database:
     """Owns the pool. Adapters run their statements through `run` (or the fetch
     shorthands), which acquire a connection and translate errors."""
@@ -82,6 +89,7 @@ class Database:
                 max_size=max_size,
                 timeout=connect_timeout,
                 command_timeout=command_timeout,
+                reset=_keep_session,
             )
         except DomainError:
             raise

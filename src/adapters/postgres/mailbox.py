@@ -7,13 +7,12 @@ single statement.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from adapters.postgres.batch import Batcher
 from adapters.postgres.database import SOFT, Database, Record
-from domain.errors import DomainError, StoreUnavailable
 from domain.model import Message, Priority
 from domain.ports import Mailbox
 
@@ -63,16 +62,17 @@ FROM leased JOIN mesh.messages m ON m.id = leased.message_id
 ORDER BY leased.seq
 """
 
-# Delete the member's deliveries, and the messages that this leaves without any
-# delivery. (The snapshot still shows the rows deleted here, hence `NOT IN acked`.
+# Delete a batch of acked (member, message) deliveries, and the messages this leaves
+# without any delivery. (The snapshot still shows the rows deleted here, hence `NOT IN acked`.
 # Two members acking the last two deliveries of a message at the same instant can
 # each see the other's row and leave the message behind; prune removes it when it
 # expires.)
 _ACK = f"""
 WITH {SOFT}, acked AS (
-    DELETE FROM mesh.deliveries USING soft
-    WHERE member_id = $1 AND message_id = ANY($2::text[])
-    RETURNING seq, message_id
+    DELETE FROM mesh.deliveries d
+    USING unnest($1::text[], $2::text[]) AS w(member_id, message_id), soft
+    WHERE d.member_id = w.member_id AND d.message_id = w.message_id
+    RETURNING d.seq, d.member_id, d.message_id
 ), emptied AS (
     DELETE FROM mesh.messages m
     WHERE m.id IN (SELECT message_id FROM acked)
@@ -81,7 +81,7 @@ WITH {SOFT}, acked AS (
           WHERE d.message_id = m.id AND d.seq NOT IN (SELECT seq FROM acked)
       )
 )
-SELECT count(*) FROM acked
+SELECT member_id, message_id FROM acked
 """
 
 _PRUNE = """
@@ -94,7 +94,7 @@ SELECT count(*) FROM expired
 """
 
 
-def _columns(batch: list[_Pending]) -> list[list[Any]]:
+def _columns(batch: list[_Enqueue]) -> list[list[Any]]:
     """The batch as the statement's 15 parallel arrays: 10 of messages, 5 of deliveries."""
     messages = [
         (
@@ -109,25 +109,15 @@ def _columns(batch: list[_Pending]) -> list[list[Any]]:
             m.created_at,
             m.expires_at,
         )
-        for m, _, _ in batch
+        for m, _ in batch
     ]
     deliveries = [
         (m.id, member_id, m.priority.value, m.sender_presence_id, m.expires_at)
-        for m, recipients, _ in batch
+        for m, recipients in batch
         for member_id in dict.fromkeys(recipients)
     ]
     columns = (*zip(*messages, strict=True), *zip(*deliveries, strict=True))
     return [list(column) for column in columns]
-
-
-def _settle(batch: list[_Pending], error: BaseException | None) -> None:
-    for _, _, done in batch:
-        if done.done():
-            continue  # its sender went away; the commit stands regardless
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
 
 
 def message_from(row: Record) -> Message:
@@ -145,42 +135,26 @@ def message_from(row: Record) -> Message:
     )
 
 
-_Pending = tuple[Message, Sequence[str], "asyncio.Future[None]"]
+_Enqueue = tuple[Message, Sequence[str]]
+_Ack = tuple[str, Sequence[str]]
 
 
 class PostgresMailbox(Mailbox):
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._pending: list[_Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._enqueues: Batcher[_Enqueue, None] = Batcher(self._insert, MAX_BATCH)
+        self._acks: Batcher[_Ack, int] = Batcher(self._delete, MAX_BATCH)
 
     async def enqueue(self, message: Message, recipients: Sequence[str]) -> None:
         """Returns once the message and a delivery per distinct recipient are committed
         (with the server's synchronous_commit, never `off`). Sends that arrive while a
         commit is in flight share the next one."""
-        if not recipients:
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((message, recipients, done))
-        if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
-        await done
+        if recipients:
+            await self._enqueues.submit((message, recipients))
 
-    async def _flush(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                try:
-                    await self.db.execute(_ENQUEUE, *_columns(batch))
-                except DomainError as exc:
-                    _settle(batch, exc)
-                except BaseException as exc:
-                    _settle(batch, StoreUnavailable(f"enqueue interrupted: {exc!r}"))
-                    raise
-                else:
-                    _settle(batch, None)
-        finally:
-            self._flusher = None
+    async def _insert(self, batch: list[_Enqueue]) -> list[None]:
+        await self.db.execute(_ENQUEUE, *_columns(batch))
+        return [None] * len(batch)
 
     async def claim(
         self,
@@ -209,8 +183,14 @@ class PostgresMailbox(Mailbox):
     async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:
         if not message_ids:
             return 0
-        acked: int = await self.db.fetchval(_ACK, member_id, list(message_ids))
-        return acked
+        return await self._acks.submit((member_id, message_ids))
+
+    async def _delete(self, batch: list[_Ack]) -> list[int]:
+        pairs = [(member, message) for member, ids in batch for message in dict.fromkeys(ids)]
+        members, messages = zip(*pairs, strict=True)
+        rows = await self.db.fetch(_ACK, list(members), list(messages))
+        acked = {(row["member_id"], row["message_id"]) for row in rows}
+        return [sum((member, m) in acked for m in dict.fromkeys(ids)) for member, ids in batch]
 
     async def release(self, connection_id: str) -> None:
         await self.db.execute(

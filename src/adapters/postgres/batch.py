@@ -1,0 +1,59 @@
+"""Group commit: calls that arrive while a statement is in flight share the next one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from domain.errors import DomainError, StoreUnavailable
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class Batcher(Generic[Item, Result]):
+    """`submit` waits for the statement that carries its item. One statement is in
+    flight at a time; the next takes everything that queued meanwhile (up to
+    `max_batch`), so under load many calls share one round trip and one commit."""
+
+    def __init__(
+        self, flush: Callable[[list[Item]], Awaitable[list[Result]]], max_batch: int = 512
+    ) -> None:
+        self._flush = flush
+        self._max_batch = max_batch
+        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Item) -> Result:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Result] = loop.create_future()
+        self._pending.append((item, done))
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._run())
+        return await done
+
+    async def _run(self) -> None:
+        try:
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                try:
+                    results = await self._flush([item for item, _ in batch])
+                except DomainError as exc:
+                    _settle(batch, exc)
+                except BaseException as exc:
+                    _settle(batch, StoreUnavailable(f"statement interrupted: {exc!r}"))
+                    raise
+                else:
+                    for (_, done), result in zip(batch, results, strict=True):
+                        if not done.done():  # a caller that went away keeps no result
+                            done.set_result(result)
+        finally:
+            self._flusher = None
+
+
+def _settle(batch: list[tuple[Item, asyncio.Future[Result]]], error: BaseException) -> None:
+    for _, done in batch:
+        if not done.done():
+            done.set_exception(error)
