@@ -20,10 +20,9 @@ Frames are drawn by Hypothesis strategies, derandomized: every run sends the sam
 frames (set FUZZ_SEED to explore others). Hypothesis only generates here; each
 frame is checked on its own and a failure names the frame, so no shrinking is needed.
 
-Known broker bugs are pinned by the strict-xfail tests at the end of this file and
-kept out of the generated frames until they are fixed (see KNOWN_BUGS_FIXED). The
-NUL tests beside them pin a bug this suite found and that is fixed (a NUL reaching
-Postgres was answered `unavailable` or `internal`).
+The tests at the end of this file pin bugs this suite found and that are fixed:
+JSON nested thousands deep killed the socket handler; a NUL reaching Postgres was
+answered `unavailable` or `internal`.
 """
 
 from __future__ import annotations
@@ -62,10 +61,9 @@ BATCHES = 420  # 10,500 frames
 FUZZ_SOCKETS = 4
 PRE_HELLO_EVERY = 8  # every 8th batch goes to a fresh socket before its hello
 
-# Until the bug pinned at the end of this file is fixed, the generated frames nest
-# JSON no deeper than SAFE_DEPTH. When the fix lands (its xfail then XPASSes), flip
-# the flag and drop the xfail.
-KNOWN_BUGS_FIXED = {"deep_nesting": False}
+# Generated frames nest JSON no deeper than SAFE_DEPTH (the test's own encoder
+# recurses); the tests at the end of this file send DEEP_DEPTH, which once killed
+# the broker's socket handler with a RecursionError.
 SAFE_DEPTH = 400
 DEEP_DEPTH = 3000
 
@@ -191,8 +189,7 @@ echo_ids = st.one_of(any_texts, huge_ints, st.none())
 not_strings = st.one_of(st.booleans(), huge_ints, floats, st.lists(scalars, max_size=3))
 not_ids = st.one_of(st.booleans(), floats, st.lists(scalars, max_size=2))
 hex64 = st.text("0123456789abcdef", min_size=64, max_size=64)
-max_depth = DEEP_DEPTH if KNOWN_BUGS_FIXED["deep_nesting"] else SAFE_DEPTH
-depths = st.integers(min_value=1, max_value=max_depth)
+depths = st.integers(min_value=1, max_value=SAFE_DEPTH)
 extra_keys = st.lists(texts.filter(lambda k: k not in KNOWN_FIELDS), max_size=3)
 ttls = st.one_of(st.none(), st.integers(1, 2_592_000), huge_ints)
 priorities = st.sampled_from(["now", "next", "low"])
@@ -718,15 +715,6 @@ def _deep_frames() -> list[Any]:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: JSON nested ~1,000 deep (6 KB, under the hard cap) raises RecursionError in "
-        "msgspec (typed decode of an unknown field, or frames.refusal's untyped decode); "
-        "ws._converse catches only msgspec errors, so the handler dies and the socket is "
-        "closed with 4500 'Internal Server Error' instead of an invalid error/ack"
-    ),
-)
 @pytest.mark.parametrize("payload", _deep_frames())
 async def test_deeply_nested_json_gets_an_invalid_reply_and_the_socket_stays_open(
     broker: BrokerProcess, cast: Cast, payload: str
@@ -737,22 +725,15 @@ async def test_deeply_nested_json_gets_an_invalid_reply_and_the_socket_stays_ope
     await peer.send({"type": "list_peers", "id": "after"})
     replies = await _replies_until_sentinel(peer, "after")
 
+    code = "too_large" if len(payload.encode()) > LIMIT else "invalid"
     assert [(r["type"], r.get("code") or r.get("error")) for r in replies] in (
-        [("error", "invalid")],
-        [("ack", "invalid")],
+        [("error", code)],
+        [("ack", code)],
         [("peers", None)],
     )
     await peer.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: before hello, JSON nested ~1,000 deep makes ws._hello_problem's untyped "
-        "msgspec decode raise RecursionError (it catches DecodeError and AttributeError "
-        "only): the socket is closed with 4500 instead of getting no_hello"
-    ),
-)
 async def test_deeply_nested_json_before_hello_gets_no_hello(broker: BrokerProcess) -> None:
     peer = await WsPeer.open(broker.url)
 

@@ -384,16 +384,6 @@ async def test_a_pubkey_in_two_meshes_is_reached_only_in_the_senders_mesh(
     assert (await d_in_b.expect("push"))["messageId"] == control["messageId"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: group commit (bee5da3) puts concurrent sends of different peers in one "
-        "INSERT; a send whose ciphertext holds NUL makes Postgres refuse the whole "
-        "statement (DataError -> InvalidInput), and Batcher settles every send of the "
-        "batch with it, so valid sends of other members, even of another mesh, are "
-        "acked queued:false error 'invalid' (not stored, and told not to retry)"
-    ),
-)
 async def test_another_meshs_unstorable_sends_never_refuse_my_sends(
     brokers: dict[str, BrokerProcess], people: Meshes
 ) -> None:

@@ -108,7 +108,7 @@ async def _play(ops: list[Op]) -> Observer:
     return seen
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_ops)
 def test_random_interleavings_never_lose_duplicate_acked_or_reorder_mail(ops: list[Op]) -> None:
     seen = asyncio.run(_play(ops))

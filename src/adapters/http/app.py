@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, Response, WebSocket, get, post, websocket
 from litestar.exceptions import HTTPException
+from litestar.openapi.spec import (
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+)
 
 from adapters import wire
 from adapters.http.errors import HOOK_ERRORS
@@ -34,13 +43,51 @@ async def peer_socket(socket: WebSocket[Any, Any, Any]) -> None:
     await serve_socket(socket, _gateway(socket))
 
 
-@post("/hook/set-status", status_code=200)
+@dataclass
+class HookOperation(Operation):
+    """The hook handler reads its body itself (to answer in the protocol's shape), so
+    the OpenAPI document is told what that body is, from the same Struct."""
+
+    def __post_init__(self) -> None:
+        spec = msgspec.json.schema(wire.HookBody)["$defs"]["HookBody"]
+        properties: dict[str, Schema | Reference] = {
+            name: _schema(field) for name, field in spec["properties"].items()
+        }
+        body = Schema(type=OpenAPIType.OBJECT, required=spec["required"], properties=properties)
+        self.request_body = RequestBody(
+            content={"application/json": OpenAPIMediaType(schema=body)}, required=True
+        )
+
+
+_TYPES = {"string": OpenAPIType.STRING, "integer": OpenAPIType.INTEGER, "null": OpenAPIType.NULL}
+_KEYWORDS = {
+    "minLength": "min_length",
+    "maxLength": "max_length",
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "pattern": "pattern",
+    "enum": "enum",
+}
+
+
+def _schema(field: dict[str, Any]) -> Schema:
+    """A msgspec JSON-schema property as Litestar's Schema; `X | None` as a type list."""
+    variants = field.get("anyOf", [field])
+    types = [_TYPES[v["type"]] for v in variants if "type" in v]
+    keywords = {name: v[key] for v in variants for key, name in _KEYWORDS.items() if key in v}
+    kind: Any = types[0] if len(types) == 1 else (types or None)
+    return Schema(type=kind, **keywords)
+
+
+@post("/hook/set-status", status_code=200, operation_class=HookOperation)
 async def hook(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Claude Code hook scripts report a session's status."""
     try:
         body = wire.hook_decoder.decode(await request.body())
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         return _json(400, {"ok": False, "error": str(exc)})
+    except RecursionError:
+        return _json(400, {"ok": False, "error": "body is nested too deeply"})
     token = _bearer(request.headers.get("authorization"))
     report = HookReport(body.cwd, body.pid, Status(body.status), body.session_id)
     try:

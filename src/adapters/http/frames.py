@@ -71,6 +71,8 @@ def refusal(raw: str | bytes, problem: str, code: str = "invalid") -> tuple[str,
         value = msgspec.json.decode(raw)
     except msgspec.DecodeError:
         return error(code, "frame is not valid JSON"), False
+    except RecursionError:
+        return error(code, "frame is nested too deeply"), False
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         return error(code, "frame must be a JSON object with a string `type`"), False
     echo = value.get("id")

@@ -116,7 +116,7 @@ async def _await_hello(connection: WsConnection, gateway: Gateway) -> Session | 
         except msgspec.ValidationError as exc:
             await connection.send_text(_hello_problem(payload, str(exc)))
             continue
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             await connection.send_text(frames.error("no_hello", "say hello first"))
             continue
         if not isinstance(frame, wire.Hello):
@@ -128,7 +128,7 @@ async def _await_hello(connection: WsConnection, gateway: Gateway) -> Session | 
 def _hello_problem(payload: str | bytes, problem: str) -> str:
     try:
         kind = msgspec.json.decode(payload).get("type")
-    except (msgspec.DecodeError, AttributeError):
+    except (msgspec.DecodeError, AttributeError, RecursionError):
         kind = None
     if kind == "hello":
         return frames.error("invalid", problem)
@@ -173,7 +173,7 @@ async def _converse(connection: WsConnection, session: Session, gateway: Gateway
         size = len(payload) if len(payload) * 4 <= limit else len(payload.encode())
         try:
             frame = wire.client_decoder.decode(payload)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
             code = "too_large" if size > limit else "invalid"
             await _refuse(connection, payload, str(exc), code, gateway)
             continue

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from domain.errors import DomainError, StoreUnavailable
+from domain.errors import DomainError, InvalidInput, StoreUnavailable
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -38,19 +38,31 @@ class Batcher(Generic[Item, Result]):
             while self._pending:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                try:
-                    results = await self._flush([item for item, _ in batch])
-                except DomainError as exc:
-                    _settle(batch, exc)
-                except BaseException as exc:
-                    _settle(batch, StoreUnavailable(f"statement interrupted: {exc!r}"))
-                    raise
-                else:
-                    for (_, done), result in zip(batch, results, strict=True):
-                        if not done.done():  # a caller that went away keeps no result
-                            done.set_result(result)
+                await self._send(batch)
         finally:
             self._flusher = None
+
+    async def _send(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        try:
+            results = await self._flush([item for item, _ in batch])
+        except InvalidInput as exc:
+            if len(batch) == 1:
+                _settle(batch, exc)
+                return
+            # An item the store cannot hold must not refuse its neighbours: each goes
+            # alone, in the same order.
+            for pair in batch:
+                await self._send([pair])
+            return
+        except DomainError as exc:
+            _settle(batch, exc)
+            return
+        except BaseException as exc:
+            _settle(batch, StoreUnavailable(f"statement interrupted: {exc!r}"))
+            raise
+        for (_, done), result in zip(batch, results, strict=True):
+            if not done.done():  # a caller that went away keeps no result
+                done.set_result(result)
 
 
 def _settle(batch: list[tuple[Item, asyncio.Future[Result]]], error: BaseException) -> None:
