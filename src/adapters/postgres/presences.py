@@ -69,8 +69,14 @@ class PostgresPresenceStore(PresenceStore):
         grace_cutoff: datetime,
         initial: StatusRecord,
     ) -> Admitted | None:
+        # A presence is soft state (a lost one is a session that reconnects): its
+        # transaction does not wait for the WAL flush (ADR 0006), which also keeps
+        # the per-mesh lock short.
         await conn.execute(
-            "SELECT pg_advisory_xact_lock($1, hashtext($2))", _CONNECT_LOCK_CLASS, a.mesh_id
+            "SELECT pg_advisory_xact_lock($1, hashtext($2)),"
+            " set_config('synchronous_commit', 'off', true)",
+            _CONNECT_LOCK_CLASS,
+            a.mesh_id,
         )
         # The lock is held, so this statement's snapshot sees every connect that
         # committed before us. The session's live row, if any, is locked too: a
@@ -79,9 +85,11 @@ class PostgresPresenceStore(PresenceStore):
         row = await conn.fetchrow(
             f"""
             SELECT p.*,
-                   (SELECT count(*) FROM mesh.presences o
-                     WHERE o.mesh_id = $1 AND o.ended_at IS NULL
-                       AND o.connection_id IS NOT NULL) AS online
+                   (SELECT count(*) FROM (
+                        SELECT 1 FROM mesh.presences o
+                        WHERE o.mesh_id = $1 AND o.ended_at IS NULL
+                          AND o.connection_id IS NOT NULL
+                        LIMIT $4) AS counted) AS online
             FROM (SELECT 1) AS one
             LEFT JOIN LATERAL (
                 SELECT {_COLUMNS} FROM mesh.presences
@@ -93,6 +101,7 @@ class PostgresPresenceStore(PresenceStore):
             a.mesh_id,
             a.member_id,
             a.session_id,
+            capacity,  # counting stops there: only "full or not" matters
         )
         online: int = row["online"]
         existing = presence_from(row) if row["id"] is not None else None
