@@ -127,6 +127,10 @@ class PresenceStore(Protocol):
         them as they are after the flip."""
         ...
 
+    async def connections_of(self, member_id: str) -> list[str]:
+        """The connection ids of the member's online presences, on every instance."""
+        ...
+
     async def peers(self, mesh_id: str) -> list[PeerView]:
         """Every unended presence of the mesh, with its member's public identity."""
         ...
@@ -160,6 +164,12 @@ class Mailbox(Protocol):
 
     async def release(self, connection_id: str) -> None:
         """Drop the leases of a connection that closed, so they can be claimed again."""
+        ...
+
+    async def release_orphans(self, member_id: str, live: Sequence[str]) -> int:
+        """Drop the member's leases held by connections other than `live` (sockets
+        that died with their instance): a reconnecting member gets that mail now
+        rather than when the lease runs out. Returns how many were dropped."""
         ...
 
     async def release_expired(self, now: datetime) -> set[str]:

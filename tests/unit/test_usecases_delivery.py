@@ -260,6 +260,19 @@ async def test_unacked_mail_of_a_dropped_socket_comes_again_on_reconnect(broker:
     assert [m.id for m in again.connection.pushed] == [message_id]
 
 
+async def test_mail_leased_to_a_socket_lost_with_its_instance_comes_on_reconnect(
+    broker: Harness,
+) -> None:
+    ada, bob, sender, recipient = await _pair(broker)
+    message_id = await broker.send(sender, bob)
+    broker.ctx.sessions.remove(recipient.session)  # its instance crashed: no disconnect
+    await broker.ctx.presences.end([recipient.presence_id], broker.clock.now())
+
+    again = await broker.connect(bob)
+
+    assert [m.id for m in again.connection.pushed] == [message_id]
+
+
 async def test_a_push_to_a_socket_that_just_closed_is_not_lost(broker: Harness) -> None:
     ada, bob = await broker.peer("ada"), await broker.peer("bob")
     sender = await broker.connect(ada)

@@ -68,6 +68,19 @@ class InMemoryMailbox(Mailbox):
             if d.leased_to == connection_id and d.delivered_at is None:
                 d.leased_to = d.lease_until = None
 
+    async def release_orphans(self, member_id: str, live: Sequence[str]) -> int:
+        orphaned = [
+            d
+            for d in self.deliveries
+            if d.member_id == member_id
+            and d.delivered_at is None
+            and d.leased_to is not None
+            and d.leased_to not in live
+        ]
+        for d in orphaned:
+            d.leased_to = d.lease_until = None
+        return len(orphaned)
+
     async def release_expired(self, now: datetime) -> set[str]:
         members = set()
         for d in self.deliveries:

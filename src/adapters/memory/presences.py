@@ -138,6 +138,13 @@ class InMemoryPresenceStore(PresenceStore):
         ]
         return [self._put(replace(p, status=record)) for p in stuck]
 
+    async def connections_of(self, member_id: str) -> list[str]:
+        return [
+            p.connection_id
+            for p in self._unended()
+            if p.member_id == member_id and p.connection_id is not None
+        ]
+
     async def peers(self, mesh_id: str) -> list[PeerView]:
         members = self.directory.members_by_id
         return [

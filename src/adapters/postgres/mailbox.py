@@ -199,6 +199,23 @@ class PostgresMailbox(Mailbox):
             connection_id,
         )
 
+    async def release_orphans(self, member_id: str, live: Sequence[str]) -> int:
+        released: int = await self.db.fetchval(
+            f"""
+            WITH {SOFT}, released AS (
+                UPDATE mesh.deliveries SET leased_to = NULL, lease_until = NULL
+                FROM soft
+                WHERE member_id = $1 AND leased_to IS NOT NULL
+                  AND leased_to <> ALL($2::text[])
+                RETURNING 1
+            )
+            SELECT count(*) FROM released
+            """,
+            member_id,
+            list(live),
+        )
+        return released
+
     async def release_expired(self, now: datetime) -> set[str]:
         rows = await self.db.fetch(
             """

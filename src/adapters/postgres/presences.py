@@ -297,6 +297,14 @@ class PostgresPresenceStore(PresenceStore):
         )
         return [presence_from(row) for row in rows]
 
+    async def connections_of(self, member_id: str) -> list[str]:
+        rows = await self.db.fetch(
+            "SELECT connection_id FROM mesh.presences"
+            " WHERE member_id = $1 AND ended_at IS NULL AND connection_id IS NOT NULL",
+            member_id,
+        )
+        return [row["connection_id"] for row in rows]
+
     async def peers(self, mesh_id: str) -> list[PeerView]:
         rows = await self.db.fetch(
             """

@@ -71,6 +71,8 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
         # then releases whatever that socket still had leased.
         await ctx.notifier.kick(admitted.replaced_connection_id, CLOSE_REPLACED, "replaced")
     presence = admitted.presence
+    live = await ctx.presences.connections_of(request.member_id)
+    await ctx.mailbox.release_orphans(request.member_id, live)
     since = now - policy.pending_signal_ttl
     signal = await ctx.signals.take(request.session_id, request.pid, request.cwd, since)
     if signal is not None:

@@ -155,6 +155,26 @@ async def test_release_frees_only_that_connections_leases(mailbox: Mailbox) -> N
     assert await claim(mailbox, member, connection_id=new_id("conn-"), now=1) == [a.id]
 
 
+async def test_release_orphans_frees_leases_of_connections_no_longer_live(
+    mailbox: Mailbox,
+) -> None:
+    member, other = new_id("member-"), new_id("other-")
+    dead, live = message(created=0), message(created=1)
+    theirs = message(created=2)
+    for m in (dead, live):
+        await mailbox.enqueue(m, [member])
+    await mailbox.enqueue(theirs, [other])
+    assert await claim(mailbox, member, connection_id="crashed", limit=1) == [dead.id]
+    assert await claim(mailbox, member, connection_id="alive", limit=1) == [live.id]
+    assert await claim(mailbox, other, connection_id="crashed") == [theirs.id]
+
+    released = await mailbox.release_orphans(member, ["alive"])
+
+    assert released == 1
+    assert await claim(mailbox, member, connection_id="new") == [dead.id]
+    assert await claim(mailbox, other, connection_id="new") == []
+
+
 async def test_release_expired_frees_run_out_leases_and_names_their_members(
     mailbox: Mailbox,
 ) -> None:

@@ -287,6 +287,22 @@ async def test_end_lapsed_uses_strict_cutoffs(
     assert await presences.get(on_the_edge.presence.id) is not None
 
 
+async def test_connections_of_names_the_members_online_connections_only(
+    directory: Directory, presences: PresenceStore
+) -> None:
+    m, [ada, bob] = await setup_mesh(directory, 2)
+    online = await connect(presences, arrival(m.id, ada.id, "online", now=0))
+    away = await connect(presences, arrival(m.id, ada.id, "away", now=0))
+    ended = await connect(presences, arrival(m.id, ada.id, "ended", now=0))
+    await connect(presences, arrival(m.id, bob.id, "bobs", now=0))
+    await presences.disconnect(away.presence.connection_id or "", at(1))
+    await presences.end([ended.presence.id], at(1))
+
+    connections = await presences.connections_of(ada.id)
+
+    assert connections == [online.presence.connection_id]
+
+
 async def test_touch_refreshes_live_connections_and_returns_the_gone_ones(
     directory: Directory, presences: PresenceStore
 ) -> None:
