@@ -66,11 +66,20 @@ class WsConnection(Connection):
 async def serve_socket(socket: WebSocket[Any, Any, Any], gateway: Gateway) -> None:
     await socket.accept()
     connection = WsConnection(socket, gateway.instance)
-    session = await _await_hello(connection, gateway)
-    if session is None:
-        return
     try:
+        welcome = await _await_hello(connection, gateway)
+    except ConnectionGone:
+        return
+    if welcome is None:
+        return
+    session = welcome.session
+    try:
+        # From here the session is admitted: whatever happens, it must be disconnected,
+        # or its presence would be heartbeated forever.
+        await _greet(connection, welcome, gateway)
         await _converse(connection, session, gateway)
+    except ConnectionGone:
+        pass  # the peer left while we wrote to it; the close below is all that is left
     finally:
         connection.closed = True
         try:
@@ -98,7 +107,7 @@ async def _receive(connection: WsConnection) -> str | bytes | None:
     return payload if payload is not None else event.get("bytes") or b""
 
 
-async def _await_hello(connection: WsConnection, gateway: Gateway) -> Session | None:
+async def _await_hello(connection: WsConnection, gateway: Gateway) -> connect.Welcome | None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + gateway.hello_timeout
     while True:
@@ -135,30 +144,32 @@ def _hello_problem(payload: str | bytes, problem: str) -> str:
     return frames.error("no_hello", "say hello first")
 
 
-async def _hello(connection: WsConnection, frame: wire.Hello, gateway: Gateway) -> Session | None:
+async def _hello(
+    connection: WsConnection, frame: wire.Hello, gateway: Gateway
+) -> connect.Welcome | None:
     try:
-        welcome = await connect.hello(gateway.ctx, connection, frames.to_hello(frame))
+        return await connect.hello(gateway.ctx, connection, frames.to_hello(frame))
     except DomainError as exc:
         code, close_code, reason = HELLO_REFUSALS.get(type(exc), ("internal", 1011, "internal"))
         log.info("ws refused", extra={"ctx": {"code": code, "member_id": frame.member_id}})
         await connection.send_text(frames.error(code, str(exc)))
         await connection.close(close_code, reason)
         return None
+
+
+async def _greet(connection: WsConnection, welcome: connect.Welcome, gateway: Gateway) -> None:
+    """hello_ok first, then whatever mail waits for this session."""
     session = welcome.session
-    await connection.send_text(
-        frames.text(
-            wire.HelloOk(
-                presence_id=session.presence_id,
-                mesh_id=session.mesh_id,
-                member_id=session.member_id,
-                status=welcome.presence.status.status.value,
-                hook_token=welcome.hook_token,
-            )
-        )
+    hello_ok = wire.HelloOk(
+        presence_id=session.presence_id,
+        mesh_id=session.mesh_id,
+        member_id=session.member_id,
+        status=welcome.presence.status.status.value,
+        hook_token=welcome.hook_token,
     )
+    await connection.send_text(frames.text(hello_ok))
     log.info("ws hello", extra={"ctx": {**_who(session), "status": session.status.value}})
     await gateway.ctx.notifier.wake([session.member_id])
-    return session
 
 
 async def _converse(connection: WsConnection, session: Session, gateway: Gateway) -> None:
