@@ -74,7 +74,10 @@ class Broker:
     """`python -m app.cli serve` with BROKER_PORT=0; reads its JSON log from stderr,
     keeps the port it announces, and counts warnings and errors."""
 
-    def __init__(self, database_url: str, extra_env: dict[str, str]) -> None:
+    def __init__(
+        self, database_url: str, extra_env: dict[str, str], log_file: str | None = None
+    ) -> None:
+        self.log_file = log_file
         self.env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -117,8 +120,11 @@ class Broker:
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
+        keep = open(self.log_file, "w") if self.log_file else None  # noqa: SIM115
         for raw in self.proc.stderr:
             self.tail.append(raw.rstrip())
+            if keep is not None:
+                keep.write(raw)
             try:
                 entry = json.loads(raw)
                 level = str(entry.get("level", "?")).lower()
@@ -132,6 +138,8 @@ class Broker:
                 key = f"{level}: {str(entry.get('msg'))[:120]}"
                 self.problems[key] += 1
                 self.samples.setdefault(key, entry)
+        if keep is not None:
+            keep.close()
         self._listening.set()
 
     def log_summary(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-compression", action="store_true", help="do not offer permessage-deflate")
     p.add_argument("--log-level", default="info", help="the broker's LOG_LEVEL (info)")
+    p.add_argument("--broker-log", metavar="FILE", help="keep the broker's whole log in FILE")
     p.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="extra broker env"
     )
@@ -97,6 +99,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parser().parse_args(argv)
+    # SIGTERM or SIGINT (even where a background shell ignores it) unwind through the
+    # `finally` blocks: the broker is stopped and the database dropped.
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
     if opts.rev and not os.environ.get("BENCH_REV"):
         run_from_revision(opts.rev, sys.argv[1:] if argv is None else argv)
     fds = raise_fd_limit()
@@ -109,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         result, extra = (own_broker if opts.url is None else given_broker)(opts)
         out.update(result)
         out.update(extra)
+    except KeyboardInterrupt as exc:
+        log(f"interrupted ({exc})")
+        out["error"] = f"interrupted ({exc})"
+        status = 130
     except Exception as exc:
         log(f"failed: {type(exc).__name__}: {exc}")
         out["error"] = f"{type(exc).__name__}: {str(exc)[:2000]}"
@@ -136,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     return status
 
 
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def own_broker(opts: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     server = server_url(opts.database_url)
     database = asyncio.run(create_database(server))
@@ -143,7 +157,7 @@ def own_broker(opts: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]
     broker: Broker | None = None
     try:
         env = {"LOG_LEVEL": opts.log_level, **dict(e.split("=", 1) for e in opts.env)}
-        broker = Broker(database, env).start()
+        broker = Broker(database, env, opts.broker_log).start()
         log(f"broker pid {broker.pid} listening on {broker.url}")
         code_source = source()
         postmaster = asyncio.run(postmaster_of(database))
@@ -165,6 +179,10 @@ def own_broker(opts: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]
         }
         for key, entry in list(broker.samples.items())[:5]:
             log(f"broker log {key}: {json.dumps(entry)[:600]}")
+        if code != 0:
+            log(f"broker exit status {code}; its last log lines:")
+            for line in list(broker.tail)[-10:]:
+                log(f"  {line[:400]}")
         return result, extra
     finally:
         if broker is not None and broker.alive():

@@ -2,6 +2,7 @@
 fanout, and the connections scenario's probe), and the orchestrator's side of the
 same phases:
 
+  (start) -> "loaded"  the worker process is up (imports done)
   connect -> "ready"   peers connected (hello_ok each), hello times
   go      -> "sent"    senders ran until the end time (or their count), then waited
                        for the broker's acks of what is still in flight
