@@ -263,7 +263,7 @@ async def test_unacked_mail_of_a_dropped_socket_comes_again_on_reconnect(broker:
 async def test_mail_leased_to_a_socket_lost_with_its_instance_comes_on_reconnect(
     broker: Harness,
 ) -> None:
-    ada, bob, sender, recipient = await _pair(broker)
+    _ada, bob, sender, recipient = await _pair(broker)
     message_id = await broker.send(sender, bob)
     broker.ctx.sessions.remove(recipient.session)  # its instance crashed: no disconnect
     await broker.ctx.presences.end([recipient.presence_id], broker.clock.now())
