@@ -6,9 +6,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from bench.stats import DeliveryLog, Seen, count_lost, latency_summary, percentile, rate
 from hypothesis import given
 from hypothesis import strategies as st
+
+from bench.stats import DeliveryLog, Seen, count_lost, latency_summary, percentile, rate
 
 # ---------------------------------------------------------------- percentile
 
