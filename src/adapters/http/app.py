@@ -129,7 +129,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     return Response(body, status_code=200, headers={"content-type": content_type})
 
 
-def _too_large(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     if exc.status_code == 413:
         return _json(413, {"ok": False, "error": "payload too large"})
     return _json(exc.status_code, {"ok": False, "error": exc.detail})
@@ -139,7 +139,7 @@ def create_app(gateway: Gateway, debug: bool = False) -> Litestar:
     app = Litestar(
         route_handlers=[peer_socket, hook, health, metrics],
         request_max_body_size=gateway.ctx.policy.max_message_bytes,
-        exception_handlers={HTTPException: _too_large},
+        exception_handlers={HTTPException: _http_error},
         debug=debug,
         logging_config=None,
     )

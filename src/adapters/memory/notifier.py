@@ -17,8 +17,6 @@ class LocalNotifier(Notifier):
     def __init__(self, sessions: SessionRegistry) -> None:
         self.sessions = sessions
         self.on_wake: WakeHandler | None = None
-        self.kicked: list[tuple[str, int, str]] = []
-        self.announced: list[tuple[str, Status]] = []
 
     async def wake(self, member_ids: Iterable[str]) -> None:
         if self.on_wake is not None:
@@ -26,10 +24,8 @@ class LocalNotifier(Notifier):
 
     async def status_changed(self, presence_id: str, member_id: str, status: Status) -> None:
         """One process holds every socket: nobody else to tell."""
-        self.announced.append((presence_id, status))
 
     async def kick(self, connection_id: str, code: int, reason: str) -> None:
-        self.kicked.append((connection_id, code, reason))
         session = self.sessions.get(connection_id)
         if session is not None:
             self.sessions.remove(session)
