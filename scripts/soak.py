@@ -66,13 +66,16 @@ GRACE_SECONDS = 5
 
 
 class QuietBroker(BrokerProcess):
-    """A BrokerProcess that keeps only its last log lines (a soak writes many) and
-    counts warnings and errors."""
+    """A BrokerProcess that keeps only its last log lines (a soak writes many), counts
+    lines by level, and keeps every warning and error (by message, and the first 50 in
+    full) so that a soak's report says what went wrong."""
 
     def __init__(self, database_url: str, **env: str) -> None:
         super().__init__(database_url, **env)
         self.logs = deque(maxlen=2000)  # type: ignore[assignment]
         self.levels: Counter[str] = Counter()
+        self.problems: Counter[str] = Counter()
+        self.first_problems: list[dict[str, Any]] = []
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
@@ -83,7 +86,12 @@ class QuietBroker(BrokerProcess):
                 entry = {"msg": raw.rstrip(), "raw": True, "level": "raw"}
             with self._changed:
                 self.logs.append(entry)
-                self.levels[str(entry.get("level"))] += 1
+                level = str(entry.get("level"))
+                self.levels[level] += 1
+                if level in ("warning", "error", "critical", "raw"):
+                    self.problems[f"{level}: {entry.get('msg')}"] += 1
+                    if len(self.first_problems) < 50:
+                        self.first_problems.append(entry)
                 self._changed.notify_all()
         with self._changed:
             self._changed.notify_all()
@@ -115,7 +123,7 @@ class Stats:
 @dataclass
 class Soak:
     args: argparse.Namespace
-    broker: BrokerProcess
+    broker: QuietBroker
     database: Database
     mesh_ids: list[str]
     people: list[Identity]
@@ -435,9 +443,9 @@ def report(
         "fds_final": final["fds"],
         "sockets_open_at_end": final["sockets"],
         **left,
-        "broker_log_levels": dict(soak.broker.levels)
-        if isinstance(soak.broker, QuietBroker)
-        else {},
+        "broker_log_levels": dict(soak.broker.levels),
+        "broker_problems": dict(soak.broker.problems),
+        "broker_first_problems": soak.broker.first_problems,
     }
     print(json.dumps(result, indent=2), flush=True)
     failures = []
