@@ -255,6 +255,24 @@ async def test_an_unacked_push_comes_again_after_the_lease_and_not_after_an_ack(
     assert after["messageId"] == sentinel["messageId"]
 
 
+async def test_sends_in_flight_together_are_acked_in_frame_order_and_pushed_in_send_order(
+    peers: tuple[WsPeer, WsPeer], pair: tuple[Identity, Identity]
+) -> None:
+    a, b = peers
+    frames = [send(pair[1].pubkey, f"bTB{i}", "now") for i in range(15)]
+    frames.insert(7, send("ab" * 32, "nobody", "now"))  # refused in the middle
+
+    for frame in frames:  # no waiting: all are in flight at once
+        await a.send(frame)
+    acks = [await a.expect("ack") for _ in frames]  # in the order they arrive
+    pushes = [await b.expect("push") for _ in range(15)]
+
+    assert [x["id"] for x in acks] == [f["id"] for f in frames]
+    assert [x["queued"] for x in acks] == [True] * 7 + [False] + [True] * 8
+    assert [p["messageId"] for p in pushes] == [x["messageId"] for x in acks if x["queued"]]
+    assert [p["ciphertext"] for p in pushes] == [f"bTB{i}" for i in range(15)]
+
+
 async def test_a_broadcast_reaches_every_other_member_under_one_id(
     broker: BrokerProcess, database: Database
 ) -> None:

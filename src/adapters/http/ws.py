@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import msgspec
@@ -172,49 +173,88 @@ async def _greet(connection: WsConnection, welcome: connect.Welcome, gateway: Ga
     await gateway.ctx.notifier.wake([session.member_id])
 
 
+# Frames a socket may have in flight: sends committing, client_acks deleting. The
+# replies go out in frame order. When this many wait, the socket is not read until
+# the oldest is answered: a sender's backlog stays in its own TCP buffers.
+PIPELINE_DEPTH = 64
+
+Reply = str | asyncio.Task[str | None] | None
+
+
 async def _converse(connection: WsConnection, session: Session, gateway: Gateway) -> None:
+    """Read frames and start their work in order; a writer sends the replies in the
+    same order as each one is ready (ADR 0017)."""
+    replies: asyncio.Queue[Reply] = asyncio.Queue(PIPELINE_DEPTH)
+    writer = asyncio.get_running_loop().create_task(_write_replies(connection, replies, session))
+    try:
+        while not connection.closed:
+            reply = await _next_reply(connection, session, gateway)
+            if reply is None:
+                break
+            await replies.put(reply)
+        await replies.put(None)  # the writer answers what was started, then stops
+        await writer
+    finally:
+        writer.cancel()
+
+
+async def _next_reply(connection: WsConnection, session: Session, gateway: Gateway) -> Reply:
+    """The reply to the next frame (text now, or a task that will have it); None once
+    the peer is gone."""
     limit = gateway.ctx.policy.max_message_bytes
     while True:
         payload = await _receive(connection)
         if payload is None:
-            return
+            return None
         if isinstance(payload, bytes):
-            await connection.send_text(frames.error("invalid", "frames must be text (JSON)"))
-            continue
+            return frames.error("invalid", "frames must be text (JSON)")
         size = len(payload) if len(payload) * 4 <= limit else len(payload.encode())
         try:
             frame = wire.client_decoder.decode(payload)
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
             code = "too_large" if size > limit else "invalid"
-            await _refuse(connection, payload, str(exc), code, gateway)
-            continue
+            return _refusal(payload, str(exc), code, gateway)
         if size > limit and not isinstance(frame, wire.Send):
-            await _refuse(connection, payload, f"frame exceeds {limit} bytes", "too_large", gateway)
-            continue
+            return _refusal(payload, f"frame exceeds {limit} bytes", "too_large", gateway)
         reply = await _dispatch(frame, size, session, gateway)
         if reply is not None:
-            await connection.send_text(reply)
+            return reply
 
 
-async def _refuse(
-    connection: WsConnection, payload: str, problem: str, code: str, gateway: Gateway
+async def _write_replies(
+    connection: WsConnection, replies: asyncio.Queue[Reply], session: Session
 ) -> None:
+    """Write each reply in turn. Once the socket is gone the rest are still awaited (the
+    work they stand for finishes) but not written."""
+    while (reply := await replies.get()) is not None:
+        if isinstance(reply, asyncio.Task):
+            try:
+                reply = await reply
+            except Exception:
+                log.exception("frame failed", extra={"ctx": _who(session)})
+                await connection.close(1011, "internal error")
+                continue
+        if reply is not None and not connection.closed:
+            with contextlib.suppress(ConnectionGone):  # the reader sees the close next
+                await connection.send_text(reply)
+
+
+def _refusal(payload: str, problem: str, code: str, gateway: Gateway) -> str:
     reply, was_send = frames.refusal(payload, problem, code)
     if was_send:
         gateway.ctx.metrics.message_rejected(code)
-    await connection.send_text(reply)
+    return reply
 
 
 async def _dispatch(
     frame: wire.ClientFrame, size: int, session: Session, gateway: Gateway
-) -> str | None:
+) -> Reply:
     ctx = gateway.ctx
     match frame:
         case wire.Send():
             return await _send(frame, size, session, gateway)
         case wire.ClientAck():
-            await _guard(deliver.client_ack(ctx, session, frame.message_ids))
-            return None
+            return _start(_acked(deliver.client_ack(ctx, session, frame.message_ids)))
         case wire.SetStatus():
             record = await _guard(status.set_status(ctx, session, Status(frame.status)))
             if isinstance(record, str):
@@ -245,7 +285,18 @@ async def _guard(work: Any, echo: wire.Echo = None) -> Any:
         return frames.error(ws_code(exc), str(exc), echo)
 
 
-async def _send(frame: wire.Send, size: int, session: Session, gateway: Gateway) -> str:
+async def _acked(work: Coroutine[Any, Any, int]) -> None:
+    """A client_ack has no reply, not even when it fails (protocol.md)."""
+    await _guard(work)
+
+
+def _start(work: Coroutine[Any, Any, str | None]) -> asyncio.Task[str | None]:
+    return asyncio.get_running_loop().create_task(work)
+
+
+async def _send(frame: wire.Send, size: int, session: Session, gateway: Gateway) -> Reply:
+    """Check the send now, in frame order; commit it in a task of its own, so that
+    the next frames are read while it waits for its group commit."""
     request = send.SendRequest(
         target_spec=frame.target_spec,
         nonce=frame.nonce,
@@ -255,9 +306,20 @@ async def _send(frame: wire.Send, size: int, session: Session, gateway: Gateway)
         frame_bytes=size,
     )
     try:
-        message_id = await send.send(gateway.ctx, session, request)
-    except Rejected as exc:
-        return frames.text(wire.Ack(queued=False, id=frame.id, error=exc.code))
-    except DomainError:
-        return frames.text(wire.Ack(queued=False, id=frame.id, error="unavailable"))
+        outgoing = await send.prepare(gateway.ctx, session, request)
+    except DomainError as exc:
+        return _refused_ack(frame, exc)
+    return _start(_commit(frame, outgoing, gateway))
+
+
+async def _commit(frame: wire.Send, outgoing: send.Outgoing, gateway: Gateway) -> str:
+    try:
+        message_id = await send.commit(gateway.ctx, outgoing)
+    except DomainError as exc:
+        return _refused_ack(frame, exc)
     return frames.text(wire.Ack(queued=True, id=frame.id, message_id=message_id))
+
+
+def _refused_ack(frame: wire.Send, exc: DomainError) -> str:
+    code = exc.code if isinstance(exc, Rejected) else "unavailable"
+    return frames.text(wire.Ack(queued=False, id=frame.id, error=code))

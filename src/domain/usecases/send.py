@@ -1,4 +1,7 @@
-"""A peer sends: size, rate, target, recipients, then one durable enqueue."""
+"""A peer sends: size, rate, target, recipients (`prepare`), then one durable enqueue
+(`commit`). A socket prepares its sends one after the other, in frame order, and may
+commit several at once: commits started in order are queued in that order (the
+Mailbox port's promise), so a sender's messages keep their order per recipient."""
 
 from __future__ import annotations
 
@@ -22,18 +25,47 @@ class SendRequest:
     frame_bytes: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A send that passed every check: the message and the members it goes to."""
+
+    message: Message
+    recipients: tuple[str, ...]
+
+
 async def send(ctx: Context, session: Session, request: SendRequest) -> str:
     """Return the message id once it is durably queued; raise Rejected or StoreUnavailable."""
+    return await commit(ctx, await prepare(ctx, session, request))
+
+
+async def prepare(ctx: Context, session: Session, request: SendRequest) -> Outgoing:
+    """Check the send (size, rate, target) and build its message; raise Rejected or
+    StoreUnavailable (the target lookup). Takes from the member's send budget."""
     try:
-        message_id = await _send(ctx, session, request)
-    except Rejected as rejected:
-        ctx.metrics.message_rejected(rejected.code)
+        return await _prepare(ctx, session, request)
+    except (Rejected, StoreUnavailable) as refused:
+        ctx.metrics.message_rejected(_code(refused))
         raise
-    except StoreUnavailable:
-        ctx.metrics.message_rejected("unavailable")
+
+
+async def commit(ctx: Context, outgoing: Outgoing) -> str:
+    """Queue the message durably, wake its recipients, return its id."""
+    message = outgoing.message
+    try:
+        try:
+            await ctx.mailbox.enqueue(message, outgoing.recipients)
+        except InvalidInput as refused:  # content the store cannot hold (a NUL, say)
+            raise Rejected("invalid", str(refused)) from refused
+    except (Rejected, StoreUnavailable) as refused:
+        ctx.metrics.message_rejected(_code(refused))
         raise
-    ctx.metrics.message_routed(request.priority)
-    return message_id
+    ctx.metrics.message_routed(message.priority)
+    await ctx.notifier.wake(outgoing.recipients)
+    return message.id
+
+
+def _code(refused: Rejected | StoreUnavailable) -> str:
+    return refused.code if isinstance(refused, Rejected) else "unavailable"
 
 
 def reject_oversized(ctx: Context, frame_bytes: int) -> None:
@@ -42,7 +74,7 @@ def reject_oversized(ctx: Context, frame_bytes: int) -> None:
         raise Rejected("too_large", f"frame of {frame_bytes} bytes exceeds {limit}")
 
 
-async def _send(ctx: Context, session: Session, request: SendRequest) -> str:
+async def _prepare(ctx: Context, session: Session, request: SendRequest) -> Outgoing:
     policy, now = ctx.policy, ctx.clock.now()
     reject_oversized(ctx, request.frame_bytes)
     if not ctx.send_buckets.take(session.member_id, now.timestamp()):
@@ -69,9 +101,4 @@ async def _send(ctx: Context, session: Session, request: SendRequest) -> str:
         created_at=now,
         expires_at=expires,
     )
-    try:
-        await ctx.mailbox.enqueue(message, recipients)
-    except InvalidInput as refused:  # content the store cannot hold (a NUL, say)
-        raise Rejected("invalid", str(refused)) from refused
-    await ctx.notifier.wake(recipients)
-    return message.id
+    return Outgoing(message, tuple(recipients))
