@@ -83,6 +83,7 @@ class Settings:
     reconnect_grace_seconds: float = 90
     ws_ping_interval_seconds: float = 30
     ws_pong_timeout_seconds: float = 45
+    member_cache_seconds: float = 5
     data_dir: Path = Path("./.meshbroker")
     skip_migrate: bool = False
     log_level: str = "info"
@@ -116,6 +117,7 @@ class Settings:
             reconnect_grace_seconds=r.seconds("RECONNECT_GRACE_SECONDS", 90, allow_zero=True),
             ws_ping_interval_seconds=r.seconds("WS_PING_INTERVAL_SECONDS", 30),
             ws_pong_timeout_seconds=r.seconds("WS_PONG_TIMEOUT_SECONDS", 45),
+            member_cache_seconds=r.seconds("MEMBER_CACHE_SECONDS", 5, allow_zero=True),
             data_dir=Path(r.text("BROKER_DATA_DIR", "./.meshbroker")),
             skip_migrate=r.flag("BROKER_SKIP_MIGRATE", False),
             log_level=r.choice("LOG_LEVEL", _LOG_LEVELS, "info"),

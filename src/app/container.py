@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 
 from dependency_injector import containers, providers
 
+from adapters.cache import CachingDirectory
 from adapters.jsonl.transcripts import inferrer_for
 from adapters.local import SystemClock, TaskNotifier
 from adapters.metrics.otel import OtelMetrics
@@ -78,6 +80,12 @@ def assemble(
         sessions=sessions,
     )
     local.on_wake = partial(deliver, ctx)
+    if isinstance(directory, CachingDirectory):
+        local.cache = directory
+        if isinstance(notifier, PostgresNotifier):
+            # Nothing is cached until the notifier listens for other processes' changes
+            # (a process that never listens, like an admin command, never caches).
+            directory.suspend()
     if isinstance(notifier, PostgresNotifier):
         notifier.on_status = partial(apply_status, ctx)
     return ctx
@@ -98,7 +106,15 @@ class Container(containers.DeclarativeContainer):
     inferrer = providers.Singleton(inferrer_for)
     policy = providers.Callable(lambda s: s.policy(), settings)
 
-    directory = providers.Singleton(PostgresDirectory, database)
+    stored_directory = providers.Singleton(PostgresDirectory, database)
+    # Sends and hellos read members through a short-lived cache (ADR 0018); the admin
+    # commands write around it and tell every instance through the notifier.
+    directory = providers.Singleton(
+        CachingDirectory,
+        stored_directory,
+        clock,
+        max_age=providers.Callable(lambda s: timedelta(seconds=s.member_cache_seconds), settings),
+    )
     presences = providers.Singleton(PostgresPresenceStore, database)
     mailbox = providers.Singleton(PostgresMailbox, database)
     signals = providers.Singleton(PostgresPendingSignals, database)
@@ -108,7 +124,7 @@ class Container(containers.DeclarativeContainer):
         assemble,
         clock=clock,
         directory=directory,
-        admin=directory,
+        admin=stored_directory,
         presences=presences,
         mailbox=mailbox,
         signals=signals,

@@ -139,7 +139,11 @@ class PresenceStore(Protocol):
 class Mailbox(Protocol):
     async def enqueue(self, message: Message, recipients: Sequence[str]) -> None:
         """Store the message with one delivery per recipient member. Returns only once
-        durable: that is what `queued: true` promises."""
+        durable: that is what `queued: true` promises.
+
+        Order: calls started one after another (tasks created in order) are queued in
+        that order, even when they are in flight together. An implementation takes its
+        place in the queue before it first suspends."""
         ...
 
     async def claim(
@@ -221,6 +225,12 @@ class Notifier(Protocol):
     async def status_changed(self, presence_id: str, member_id: str, status: Status) -> None:
         """Tell the instance that holds this presence's socket (not this one) its new
         status, so that it gates and releases mail by it."""
+        ...
+
+    async def member_changed(self, mesh_id: str, member_id: str) -> None:
+        """This member was added, revoked or otherwise changed: every instance, this one
+        included, forgets the lookups it cached of it and its mesh's member list, so
+        the next send or hello reads the directory."""
         ...
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from adapters.cache import CachingDirectory
 from adapters.memory.clock import FakeClock
 from adapters.memory.directory import InMemoryDirectory
 from adapters.memory.guards import InMemoryPendingSignals, InMemoryReplayGuard
@@ -11,19 +12,29 @@ from adapters.memory.notifier import LocalNotifier
 from adapters.memory.presences import InMemoryPresenceStore
 from adapters.memory.status import FixedInferrer
 from domain.policy import Policy
+from domain.ports import MemberDirectory
 from domain.sessions import SessionRegistry
 from domain.usecases.context import Context
 from domain.usecases.deliver import deliver
 
 
-def memory_context(policy: Policy | None = None, clock: FakeClock | None = None) -> Context:
-    """A whole broker in memory: every port faked, delivery wired to the notifier."""
+def memory_context(
+    policy: Policy | None = None, clock: FakeClock | None = None, *, cached: bool = True
+) -> Context:
+    """A whole broker in memory: every port faked, delivery wired to the notifier.
+    Like the served broker, sends and hellos read members through a CachingDirectory
+    (`cached=False`: straight from the fake) that the notifier invalidates."""
+    clock = clock or FakeClock()
     directory = InMemoryDirectory()
     sessions = SessionRegistry()
     notifier = LocalNotifier(sessions)
+    lookups: MemberDirectory = directory
+    if cached:
+        notifier.cache = CachingDirectory(directory, clock)
+        lookups = notifier.cache
     ctx = Context(
-        clock=clock or FakeClock(),
-        directory=directory,
+        clock=clock,
+        directory=lookups,
         admin=directory,
         presences=InMemoryPresenceStore(directory),
         mailbox=InMemoryMailbox(),

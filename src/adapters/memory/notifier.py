@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
+from adapters.cache import CachingDirectory
 from domain.model import Status
 from domain.ports import Notifier
 from domain.sessions import SessionRegistry
@@ -12,11 +13,14 @@ WakeHandler = Callable[[list[str]], Coroutine[Any, Any, None]]
 
 class LocalNotifier(Notifier):
     """Reaches the sessions of this one process. `on_wake` runs the delivery use case;
-    here it is awaited, so a test sees the pushes as soon as the send returns."""
+    here it is awaited, so a test sees the pushes as soon as the send returns.
+    `cache`, when set, is this process's cache of member lookups: `member_changed`
+    (here, or from another instance through PostgresNotifier) empties it of that member."""
 
     def __init__(self, sessions: SessionRegistry) -> None:
         self.sessions = sessions
         self.on_wake: WakeHandler | None = None
+        self.cache: CachingDirectory | None = None
 
     async def wake(self, member_ids: Iterable[str]) -> None:
         if self.on_wake is not None:
@@ -24,6 +28,14 @@ class LocalNotifier(Notifier):
 
     async def status_changed(self, presence_id: str, member_id: str, status: Status) -> None:
         """One process holds every socket: nobody else to tell."""
+
+    async def member_changed(self, mesh_id: str, member_id: str) -> None:
+        self.forget(mesh_id, member_id)
+
+    def forget(self, mesh_id: str, member_id: str | None = None) -> None:
+        """Drop this process's cached lookups of the member (None: of the whole mesh)."""
+        if self.cache is not None:
+            self.cache.forget(mesh_id, member_id)
 
     async def kick(self, connection_id: str, code: int, reason: str) -> None:
         session = self.sessions.get(connection_id)

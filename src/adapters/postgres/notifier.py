@@ -3,7 +3,13 @@
 Payloads carry references only (member ids, a connection id), never message bodies:
 NOTIFY caps them at 8000 bytes. Wake-ups are batched per event-loop turn. When the
 listening connection drops, it reconnects and rescans this instance's sessions, so a
-wake-up missed during an outage leaves no message waiting."""
+wake-up missed during an outage leaves no message waiting.
+
+Payload kinds: "w" wake these members, "k" close this connection, "s" a presence's new
+status, "m" a member changed (forget its cached lookups: adapters/cache.py). The cache
+is used only while the LISTEN connection is up (`suspend` / `resume`): an invalidation
+sent while it is down is never heard, so nothing cached before or during the outage
+is trusted after it."""
 
 from __future__ import annotations
 
@@ -73,6 +79,10 @@ class PostgresNotifier(Notifier):
     async def status_changed(self, presence_id: str, member_id: str, status: Status) -> None:
         await self._notify({"i": self.instance, "s": [presence_id, member_id, status.value]})
 
+    async def member_changed(self, mesh_id: str, member_id: str) -> None:
+        self.local.forget(mesh_id, member_id)
+        await self._notify({"i": self.instance, "m": [mesh_id, member_id]})
+
     async def _publish_wakes(self) -> None:
         await asyncio.sleep(0)  # let this turn's other sends join the batch
         ids, self._away, self._flush = sorted(self._away), set(), None
@@ -93,6 +103,7 @@ class PostgresNotifier(Notifier):
     async def listen(self) -> None:
         """Run until cancelled: hold a LISTEN connection, reconnecting after failures."""
         while True:
+            self._deaf()
             lost = asyncio.Event()
             try:
                 conn = await asyncpg.connect(self.dsn, timeout=5)
@@ -103,6 +114,8 @@ class PostgresNotifier(Notifier):
             try:
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._received)
+                self._hearing()
+                log.info("listen connection up", extra={"ctx": {"channel": CHANNEL}})
                 await self._rescan()
                 while not lost.is_set():
                     try:
@@ -113,8 +126,20 @@ class PostgresNotifier(Notifier):
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("listen connection lost", extra={"ctx": {"error": str(exc)}})
             finally:
+                self._deaf()
                 conn.terminate()
             await asyncio.sleep(1)
+
+    def _deaf(self) -> None:
+        """Invalidations from other instances may be missed: cache nothing."""
+        if self.local.cache is not None:
+            self.local.cache.suspend()
+
+    def _hearing(self) -> None:
+        """Listening again: drop what was cached before (a change may have been missed)
+        and cache from now on."""
+        if self.local.cache is not None:
+            self.local.cache.resume()
 
     async def _rescan(self) -> None:
         members = {s.member_id for s in self.local.sessions.all()}
@@ -135,6 +160,9 @@ class PostgresNotifier(Notifier):
         elif "s" in message and self.on_status is not None:
             presence_id, member_id, status = message["s"]
             self._spawn(self.on_status(presence_id, member_id, Status(status)))
+        elif "m" in message:
+            mesh_id, member_id = message["m"]
+            self.local.forget(str(mesh_id), None if member_id is None else str(member_id))
         elif "k" in message:
             connection_id, code, reason = message["k"]
             if self.local.sessions.get(connection_id) is not None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 
 from domain.admission import is_pubkey
-from domain.errors import InvalidInput, NotFound
+from domain.errors import InvalidInput, NotFound, StoreUnavailable
 from domain.model import Member, Mesh, MeshSummary, Role
 from domain.usecases.context import Context
 
@@ -47,8 +48,15 @@ async def add_member(
     if not name.strip():
         raise InvalidInput("--name must not be empty")
     mesh = await find_mesh(ctx, mesh_ref)
-    member = Member(str(uuid.uuid4()), mesh.id, pubkey, name.strip(), role)
-    return await ctx.admin.add_member(member)
+    member = await ctx.admin.add_member(
+        Member(str(uuid.uuid4()), mesh.id, pubkey, name.strip(), role)
+    )
+    # Instances forget the mesh's cached member list, so broadcasts reach the new member
+    # at once (a lookup by its pubkey or id was a miss, never cached). If that cannot be
+    # published, the member is still added: cached lists age out within seconds.
+    with contextlib.suppress(StoreUnavailable):
+        await ctx.notifier.member_changed(mesh.id, member.id)
+    return member
 
 
 async def list_members(ctx: Context, mesh_ref: str) -> list[Member]:
@@ -57,10 +65,14 @@ async def list_members(ctx: Context, mesh_ref: str) -> list[Member]:
 
 
 async def revoke_member(ctx: Context, mesh_ref: str, member_id: str) -> Member:
-    """Revoke, end the member's presences at once and close its live sockets."""
+    """Revoke, make every instance forget the member, end its presences at once and
+    close its live sockets."""
     mesh = await find_mesh(ctx, mesh_ref)
     now = ctx.clock.now()
     member = await ctx.admin.revoke_member(mesh.id, member_id, now)
+    # Before the kicks: an instance forgets the member before it closes the socket, so
+    # neither a send to it nor its own reconnecting hello meets a cached, unrevoked copy.
+    await ctx.notifier.member_changed(mesh.id, member.id)
     for presence in await ctx.presences.end_member(member.id, now):
         if presence.connection_id is not None:
             await ctx.notifier.kick(presence.connection_id, CLOSE_REVOKED, "revoked")
