@@ -80,7 +80,7 @@ async def serve_socket(socket: WebSocket[Any, Any, Any], gateway: Gateway) -> No
         await _greet(connection, welcome, gateway)
         await _converse(connection, session, gateway)
     except ConnectionGone:
-        pass  # the peer left while we wrote to it; the close below is all that is left
+        pass  # the peer left while we wrote to it: disconnect below, the server closes
     finally:
         connection.closed = True
         try:
@@ -229,9 +229,9 @@ async def _write_replies(
     while (reply := await replies.get()) is not None:
         if isinstance(reply, asyncio.Task):
             try:
-                reply = await reply
-            except Exception:
-                log.exception("frame failed", extra={"ctx": _who(session)})
+                # Shielded: a writer cancelled at shutdown leaves the commit to finish.
+                reply = await asyncio.shield(reply)
+            except Exception:  # logged by _settled
                 await connection.close(1011, "internal error")
                 continue
         if reply is not None and not connection.closed:
@@ -290,8 +290,22 @@ async def _acked(work: Coroutine[Any, Any, int]) -> None:
     await _guard(work)
 
 
+# Frames' tasks still running: held here so that none is collected before it ends,
+# even when its socket's writer is gone (cancelled at shutdown).
+_running: set[asyncio.Task[str | None]] = set()
+
+
 def _start(work: Coroutine[Any, Any, str | None]) -> asyncio.Task[str | None]:
-    return asyncio.get_running_loop().create_task(work)
+    task = asyncio.get_running_loop().create_task(work)
+    _running.add(task)
+    task.add_done_callback(_settled)
+    return task
+
+
+def _settled(task: asyncio.Task[str | None]) -> None:
+    _running.discard(task)
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("frame failed", exc_info=error)
 
 
 async def _send(frame: wire.Send, size: int, session: Session, gateway: Gateway) -> Reply:
