@@ -39,6 +39,36 @@ class HealthMonitor:
         return up
 
 
+async def retry_disconnects(ctx: Context) -> None:
+    """Write the disconnects the store could not take (ADR 0019) and say so. Raises
+    StoreUnavailable while the store still refuses, so that `_every` logs one
+    `job failed` line per outage."""
+    retried = await sweeps.retry_disconnects(ctx)
+    if retried.deferred.count:
+        log.warning(
+            "disconnect not recorded",
+            extra={
+                "ctx": {
+                    "count": retried.deferred.count,
+                    "error": retried.deferred.error,
+                    "retrying": True,
+                }
+            },
+        )
+    if retried.recorded:
+        log.info(
+            "disconnect recorded on retry",
+            extra={"ctx": {"count": retried.recorded, "waiting": retried.waiting}},
+        )
+    if retried.expired:
+        log.warning(
+            "disconnect retry expired",
+            extra={"ctx": {"count": retried.expired, "waiting": retried.waiting}},
+        )
+    if retried.error is not None:
+        raise StoreUnavailable(retried.error)
+
+
 @dataclass
 class Background:
     ctx: Context
@@ -52,6 +82,7 @@ class Background:
         jobs: list[tuple[str, float, Job]] = [
             ("db probe", 1.0, self.monitor.check),
             ("lease sweep", 1.0, lambda: sweeps.sweep_leases(ctx)),
+            ("disconnect retry", 1.0, lambda: retry_disconnects(ctx)),
             ("ttl sweep", 5.0, lambda: sweeps.sweep_stuck_working(ctx)),
             ("presence sweep", 5.0, lambda: sweeps.sweep_presences(ctx)),
             ("status inference", 5.0, lambda: sweeps.infer_statuses(ctx)),

@@ -1,5 +1,5 @@
-"""One asyncpg pool, a health probe, and the one place where driver errors become
-domain errors: no raw asyncpg exception leaves this package."""
+"""One asyncpg pool, a health probe on a connection of its own, and the one place where
+driver errors become domain errors: no raw asyncpg exception leaves this package."""
 
 from __future__ import annotations
 
@@ -62,11 +62,24 @@ class Database:
     shorthands), which acquire a connection and translate errors."""
 
     def __init__(
-        self, pool: Any, *, acquire_timeout: float = 10.0, health_timeout: float = 2.0
+        self,
+        pool: Any,
+        *,
+        dsn: str,
+        connect_timeout: float = 5.0,
+        acquire_timeout: float = 10.0,
+        health_timeout: float = 2.0,
     ) -> None:
         self._pool = pool
+        self._dsn = dsn
+        self._connect_timeout = connect_timeout
         self._acquire_timeout = acquire_timeout
         self._health_timeout = health_timeout
+        # The health probe's own connection, never the pool's (ADR 0019): a pool busy
+        # with a hello storm must not read as a database outage.
+        self._probe_conn: Connection | None = None
+        self._probe_lock = asyncio.Lock()
+        self._closed = False
 
     @classmethod
     async def create(
@@ -95,7 +108,13 @@ class Database:
             raise
         except DRIVER_ERRORS as exc:
             raise store_error(exc) from exc
-        db = cls(pool, acquire_timeout=acquire_timeout, health_timeout=health_timeout)
+        db = cls(
+            pool,
+            dsn=dsn,
+            connect_timeout=connect_timeout,
+            acquire_timeout=acquire_timeout,
+            health_timeout=health_timeout,
+        )
         if min_size > 0:
             await db._warn_if_commits_are_not_durable()
         return db
@@ -118,22 +137,65 @@ class Database:
         return self._pool
 
     async def close(self) -> None:
-        """Close the pool, waiting briefly for connections in use, then terminating."""
+        """Close the probe's connection and the pool, waiting briefly for connections
+        in use, then terminating."""
+        self._closed = True
+        probe, self._probe_conn = self._probe_conn, None
+        if probe is not None:
+            try:
+                await asyncio.wait_for(probe.close(), timeout=1.0)
+            except Exception:
+                probe.terminate()
         try:
             await asyncio.wait_for(self._pool.close(), timeout=5.0)
         except DRIVER_ERRORS:
             self._pool.terminate()
 
     async def health(self) -> bool:
-        """True when `SELECT 1` answers within `health_timeout` seconds. Never raises."""
+        """True when `SELECT 1` answers within `health_timeout` seconds on the probe's
+        own connection (opened on first use, reopened after a failure; never a pooled
+        one, so a busy pool is not an outage). False once closed. Never raises."""
+        if self._closed:
+            return False
         try:
             async with asyncio.timeout(self._health_timeout):
-                async with self._pool.acquire() as conn:
-                    return bool(await conn.fetchval("SELECT 1") == 1)
+                async with self._probe_lock:  # one probe at a time on the one connection
+                    return await self._probe()
         except asyncio.CancelledError:
             raise
         except Exception:
             return False
+
+    async def _probe(self) -> bool:
+        try:
+            conn = self._probe_conn
+            if conn is not None and not conn.is_closed():
+                try:
+                    return bool(await conn.fetchval("SELECT 1") == 1)
+                except DRIVER_ERRORS:
+                    # Broken since the last probe (a server restart, a killed backend):
+                    # whether the database answers now is for a fresh connection to say.
+                    self._drop_probe()
+            if self._closed:
+                return False
+            self._probe_conn = await asyncpg.connect(
+                self._dsn,
+                timeout=self._connect_timeout,
+                server_settings={"application_name": "meshbroker health"},
+            )
+            if self._closed:  # closed while this connection was being opened
+                self._drop_probe()
+                return False
+            return bool(await self._probe_conn.fetchval("SELECT 1") == 1)
+        except BaseException:
+            # Failed, timed out or cancelled, possibly mid-statement: never reuse it.
+            self._drop_probe()
+            raise
+
+    def _drop_probe(self) -> None:
+        conn, self._probe_conn = self._probe_conn, None
+        if conn is not None:
+            conn.terminate()
 
     async def run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         """Run `work` on a pooled connection. Domain errors raised by `work` pass

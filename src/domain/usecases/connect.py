@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 
 from domain.admission import Hello, HelloAuth
+from domain.departures import Departure
 from domain.errors import CapacityExceeded, StoreUnavailable, Unauthorized
 from domain.model import Presence, Source
 from domain.ports import Arrival, Connection
@@ -94,14 +95,35 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
     return Welcome(session, presence, token)
 
 
-async def disconnect(ctx: Context, session: Session) -> None:
+async def disconnect(ctx: Context, session: Session) -> bool:
     """The socket closed: its leases go back to the queue and the presence enters its
-    grace window, unless the presence already moved to a newer socket."""
+    grace window, unless the presence already moved to a newer socket.
+
+    The session leaves this instance at once. When the store cannot take the write
+    now, the departure is kept in `ctx.departures` for `sweeps.retry_disconnects`
+    (which reports it) and False is returned instead of raising StoreUnavailable."""
     ctx.sessions.remove(session)
     ctx.metrics.connection_closed()
-    await ctx.mailbox.release(session.connection_id)
-    await ctx.presences.disconnect(session.connection_id, ctx.clock.now())
-    await ctx.notifier.wake([session.member_id])
+    departure = Departure(
+        connection_id=session.connection_id,
+        presence_id=session.presence_id,
+        member_id=session.member_id,
+        at=ctx.clock.now(),
+    )
+    try:
+        await record_departure(ctx, departure)
+    except StoreUnavailable as exc:
+        ctx.departures.defer(departure, str(exc))
+        return False
+    return True
+
+
+async def record_departure(ctx: Context, departure: Departure) -> None:
+    """Write a departure: each step is keyed by the closed connection's id, so writing
+    it again (a retry) changes nothing that moved on since."""
+    await ctx.mailbox.release(departure.connection_id)
+    await ctx.presences.disconnect(departure.connection_id, departure.at)
+    await ctx.notifier.wake([departure.member_id])
 
 
 async def shutdown(ctx: Context) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from domain.departures import Departures
 from domain.policy import Policy
 from domain.ports import (
     Clock,
@@ -37,6 +38,7 @@ class Context:
     policy: Policy = field(default_factory=Policy)
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
     drains: Drains = field(default_factory=Drains)
+    departures: Departures = field(default_factory=Departures)
     send_buckets: BucketTable = field(init=False)
     hook_buckets: BucketTable = field(init=False)
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from domain.departures import Deferrals
+from domain.errors import StoreUnavailable
 from domain.model import Source
+from domain.usecases.connect import record_departure
 from domain.usecases.context import Context
 from domain.usecases.status import record_status, status_changed
 
@@ -26,6 +31,39 @@ async def sweep_presences(ctx: Context) -> int:
         now - policy.reconnect_grace, now - policy.presence_stale_after, now
     )
     return len(ended)
+
+
+@dataclass(frozen=True, slots=True)
+class Retried:
+    """One pass over the departures waiting for the store."""
+
+    deferred: Deferrals  # disconnects that failed since the last pass
+    recorded: int  # written this pass
+    expired: int  # dropped: the stale-presence sweep ends those presences anyway
+    waiting: int  # still pending after this pass
+    error: str | None  # why the pass stopped early (the store still does not answer)
+
+
+async def retry_disconnects(ctx: Context) -> Retried:
+    """Write the disconnects the store could not take when their sockets closed, oldest
+    first, stopping at the first failure (the rest wait for the next pass).
+
+    A departure older than `presence_stale_after` is dropped: its presence has had no
+    heartbeat since the socket closed, so any instance's presence sweep ends it."""
+    now = ctx.clock.now()
+    departures = ctx.departures
+    deferred = departures.news()
+    expired = departures.expire(now - ctx.policy.presence_stale_after)
+    recorded, error = 0, None
+    for departure in departures.pending():
+        try:
+            await record_departure(ctx, departure)
+        except StoreUnavailable as exc:
+            error = str(exc)
+            break
+        departures.settled(departure)
+        recorded += 1
+    return Retried(deferred, recorded, len(expired), len(departures), error)
 
 
 async def sweep_leases(ctx: Context) -> int:
