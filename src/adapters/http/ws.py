@@ -86,7 +86,7 @@ async def serve_socket(socket: WebSocket[Any, Any, Any], gateway: Gateway) -> No
         try:
             await connect.disconnect(gateway.ctx, session)
         except DomainError as exc:
-            log.warning("disconnect not recorded", extra={"ctx": {"error": str(exc)}})
+            log.warning("disconnect failed", extra={"ctx": {"error": str(exc)}})
         log.info("ws close", extra={"ctx": _who(session)})
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from adapters.postgres.database import SOFT, Connection, Database, Record
+from adapters.postgres.database import SOFT, Database, Record
 from domain.errors import CapacityExceeded
 from domain.model import PeerView, Presence, Source, Status, StatusRecord
 from domain.ports import Admitted, Arrival, PresenceStore
@@ -17,9 +17,6 @@ _COLUMNS = (
     " status_since, connected_at, disconnected_at, ended_at"
 )
 _P_COLUMNS = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))
-
-# Two-key advisory locks live in their own key space; this first key marks ours.
-_CONNECT_LOCK_CLASS = 0x6D657368  # "mesh"
 
 
 def presence_from(row: Record) -> Presence:
@@ -47,119 +44,36 @@ class PostgresPresenceStore(PresenceStore):
     async def connect(
         self, arrival: Arrival, *, capacity: int, grace_cutoff: datetime, initial: StatusRecord
     ) -> Admitted:
-        """One transaction under a per-mesh advisory lock, so that connects to one mesh
-        take turns on every instance and the online count cannot be raced past
-        `capacity`. When capacity is exceeded, the ending of a lapsed presence of this
-        session is still committed (as the fake keeps it), then CapacityExceeded."""
-
-        async def work(conn: Connection) -> Admitted | None:
-            async with conn.transaction():
-                return await self._connect(conn, arrival, capacity, grace_cutoff, initial)
-
-        admitted = await self.db.run(work)
-        if admitted is None:
-            raise CapacityExceeded(f"mesh holds {capacity} connections")
-        return admitted
-
-    async def _connect(
-        self,
-        conn: Connection,
-        a: Arrival,
-        capacity: int,
-        grace_cutoff: datetime,
-        initial: StatusRecord,
-    ) -> Admitted | None:
-        # A presence is soft state (a lost one is a session that reconnects): its
-        # transaction does not wait for the WAL flush (ADR 0006), which also keeps
-        # the per-mesh lock short.
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock($1, hashtext($2)),"
-            " set_config('synchronous_commit', 'off', true)",
-            _CONNECT_LOCK_CLASS,
-            a.mesh_id,
-        )
-        # The lock is held, so this statement's snapshot sees every connect that
-        # committed before us. The session's live row, if any, is locked too: a
-        # sweep ending it or a disconnect of its old socket waits for our commit
-        # (and then finds the row changed).
-        row = await conn.fetchrow(
-            f"""
-            SELECT p.*,
-                   (SELECT count(*) FROM (
-                        SELECT 1 FROM mesh.presences o
-                        WHERE o.mesh_id = $1 AND o.ended_at IS NULL
-                          AND o.connection_id IS NOT NULL
-                        LIMIT $4) AS counted) AS online
-            FROM (SELECT 1) AS one
-            LEFT JOIN LATERAL (
-                SELECT {_COLUMNS} FROM mesh.presences
-                WHERE mesh_id = $1 AND member_id = $2 AND session_id = $3
-                  AND ended_at IS NULL
-                FOR UPDATE
-            ) AS p ON true
-            """,
+        """One statement, one round trip: `mesh.connect_presence` (migrations/0002)
+        takes the mesh's advisory lock, so that connects to one mesh take turns on
+        every instance and the online count cannot be raced past `capacity`, then
+        decides and writes. The count is a counter kept by triggers, not a count of
+        rows (ADR 0020). When capacity is exceeded, the ending of a lapsed presence of
+        this session is still committed (as the fake keeps it), then CapacityExceeded.
+        Commits without waiting for the WAL flush (ADR 0006): a lost presence is a
+        session that reconnects, and the lock is held for less time."""
+        a = arrival
+        row: Record = await self.db.fetchrow(  # the function returns exactly one row
+            "SELECT * FROM mesh.connect_presence"
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             a.mesh_id,
             a.member_id,
             a.session_id,
-            capacity,  # counting stops there: only "full or not" matters
+            a.pid,
+            a.cwd,
+            a.connection_id,
+            a.hook_token_hash,
+            a.now,
+            capacity,
+            grace_cutoff,
+            str(uuid.uuid4()),  # the id of a new presence, unused otherwise
+            initial.status.value,
+            initial.source.value,
+            initial.since,
         )
-        online: int = row["online"]
-        existing = presence_from(row) if row["id"] is not None else None
-        replaced = existing.connection_id if existing is not None else None
-        resumable = existing is not None and (
-            existing.online
-            or (existing.disconnected_at is not None and existing.disconnected_at > grace_cutoff)
-        )
-        if existing is not None and not resumable:
-            await conn.execute(
-                "UPDATE mesh.presences SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL",
-                existing.id,
-                a.now,
-            )
-            existing = None
-        if replaced is None and online >= capacity:
-            return None
-        if existing is None:
-            new = await conn.fetchrow(
-                f"""
-                INSERT INTO mesh.presences
-                    (id, mesh_id, member_id, session_id, pid, cwd, connection_id,
-                     status, status_source, status_since, connected_at, last_ping_at,
-                     hook_token_hash)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
-                RETURNING {_COLUMNS}
-                """,
-                str(uuid.uuid4()),
-                a.mesh_id,
-                a.member_id,
-                a.session_id,
-                a.pid,
-                a.cwd,
-                a.connection_id,
-                initial.status.value,
-                initial.source.value,
-                initial.since,
-                a.now,
-                a.hook_token_hash,
-            )
-        else:
-            new = await conn.fetchrow(
-                f"""
-                UPDATE mesh.presences
-                SET connection_id = $2, pid = $3, cwd = $4, connected_at = $5,
-                    disconnected_at = NULL, last_ping_at = $5, hook_token_hash = $6
-                WHERE id = $1 AND ended_at IS NULL
-                RETURNING {_COLUMNS}
-                """,
-                existing.id,
-                a.connection_id,
-                a.pid,
-                a.cwd,
-                a.now,
-                a.hook_token_hash,
-            )
-        presence = presence_from(new)
-        return Admitted(presence, replaced, resumed=existing is not None and replaced is None)
+        if row["refused"]:
+            raise CapacityExceeded(f"mesh holds {capacity} connections")
+        return Admitted(presence_from(row), row["replaced_connection_id"], row["resumed"])
 
     async def disconnect(self, connection_id: str, now: datetime) -> Presence | None:
         row = await self.db.fetchrow(
