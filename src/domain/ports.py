@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -268,4 +268,9 @@ class Metrics(Protocol):
 class StatusInferrer(Protocol):
     async def infer(self, cwd: str) -> Status | None:
         """The status the session's transcript implies, or None when there is none."""
+        ...
+
+    async def infer_many(self, cwds: Collection[str]) -> dict[str, Status]:
+        """`infer` for many working directories at once: the cwds that have an
+        inference, each with its status."""
         ...

@@ -230,3 +230,41 @@ def test_factory_defaults_to_the_home_projects_folder(
     chosen = inferrer_for(None)
     assert isinstance(chosen, TranscriptInferrer)
     assert chosen.projects_dir == tmp_path / ".claude" / "projects"
+
+
+# ---------------------------------------------------------------- many at once
+
+
+async def test_infer_many_answers_only_the_cwds_with_a_transcript(
+    inferrer: TranscriptInferrer, projects: Path
+) -> None:
+    write(projects / FOLDER, "s.jsonl", assistant(TOOL))
+    write(projects / "-srv-b", "s.jsonl", assistant(TEXT))
+
+    found = await inferrer.infer_many([CWD, "/srv/b", "/srv/none", ""])
+
+    assert found == {CWD: Status.WORKING, "/srv/b": Status.IDLE}
+
+
+async def test_an_unchanged_transcript_is_not_read_again_and_a_changed_one_is(
+    inferrer: TranscriptInferrer, projects: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.jsonl import transcripts
+
+    reads: list[Path] = []
+    real = transcripts.read_tail
+
+    def counting(path: Path, limit: int) -> bytes:
+        reads.append(path)
+        return real(path, limit)
+
+    monkeypatch.setattr(transcripts, "read_tail", counting)
+    write(projects / FOLDER, "s.jsonl", assistant(TOOL), mtime=1_000)
+
+    first = await inferrer.infer_many([CWD])
+    again = await inferrer.infer_many([CWD])
+    write(projects / FOLDER, "s.jsonl", assistant(TOOL), TOOL_RESULT, assistant(TEXT), mtime=2_000)
+    changed = await inferrer.infer_many([CWD])
+
+    assert (first, again, changed) == ({CWD: Status.WORKING},) * 2 + ({CWD: Status.IDLE},)
+    assert len(reads) == 2  # the first sweep and the one after the change

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -46,23 +47,55 @@ def project_folder_names(cwd: str) -> list[str]:
 
 
 class TranscriptInferrer(StatusInferrer):
+    """Reads transcripts off the event loop. A transcript whose size and modification
+    time did not change since it was last read is not read again: its status is
+    remembered (per file, for the files seen in the last sweep only)."""
+
     def __init__(self, projects_dir: Path | None = None, tail_bytes: int = TAIL_BYTES) -> None:
         self.projects_dir = projects_dir if projects_dir is not None else default_projects_dir()
         self.tail_bytes = tail_bytes
+        self._seen: dict[Path, tuple[tuple[int, int], Status | None]] = {}
 
     async def infer(self, cwd: str) -> Status | None:
+        return (await self.infer_many([cwd])).get(cwd)
+
+    async def infer_many(self, cwds: Collection[str]) -> dict[str, Status]:
+        """One trip to a worker thread for all of them."""
         try:
-            return await asyncio.to_thread(self.infer_now, cwd)
+            return await asyncio.to_thread(self._infer_all, list(cwds))
         except Exception:
-            return None
+            return {}
+
+    def _infer_all(self, cwds: list[str]) -> dict[str, Status]:
+        seen: dict[Path, tuple[tuple[int, int], Status | None]] = {}
+        found: dict[str, Status] = {}
+        for cwd in cwds:
+            status = self._infer_with(cwd, seen)
+            if status is not None:
+                found[cwd] = status
+        self._seen = seen  # files no session points at any more are forgotten
+        return found
 
     def infer_now(self, cwd: str) -> Status | None:
         """The blocking inference, for callers already off the event loop."""
+        return self._infer_with(cwd, {})
+
+    def _infer_with(
+        self, cwd: str, seen: dict[Path, tuple[tuple[int, int], Status | None]]
+    ) -> Status | None:
         try:
             transcript = self._newest_transcript(cwd)
             if transcript is None:
                 return None
-            return status_of_tail(read_tail(transcript, self.tail_bytes))
+            stat = transcript.stat()
+            version = (stat.st_mtime_ns, stat.st_size)
+            known = seen.get(transcript) or self._seen.get(transcript)
+            if known is not None and known[0] == version:
+                status = known[1]
+            else:
+                status = status_of_tail(read_tail(transcript, self.tail_bytes))
+            seen[transcript] = (version, status)
+            return status
         except Exception:
             return None
 
@@ -81,6 +114,9 @@ class NullInferrer(StatusInferrer):
 
     async def infer(self, cwd: str) -> Status | None:
         return None
+
+    async def infer_many(self, cwds: Collection[str]) -> dict[str, Status]:
+        return {}
 
 
 def inferrer_for(projects_dir: Path | None = None) -> StatusInferrer:

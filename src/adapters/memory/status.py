@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from domain.model import Status
 from domain.ports import StatusInferrer
 
@@ -12,3 +14,6 @@ class FixedInferrer(StatusInferrer):
 
     async def infer(self, cwd: str) -> Status | None:
         return self.by_cwd.get(cwd)
+
+    async def infer_many(self, cwds: Collection[str]) -> dict[str, Status]:
+        return {cwd: self.by_cwd[cwd] for cwd in cwds if cwd in self.by_cwd}

@@ -104,13 +104,18 @@ async def heartbeat(ctx: Context) -> int:
 
 
 async def infer_statuses(ctx: Context) -> int:
-    """Apply what Claude Code transcripts say about this instance's sessions."""
+    """Apply what Claude Code transcripts say about this instance's sessions (one
+    inference per distinct working directory)."""
+    sessions = ctx.sessions.all()
+    if not sessions:
+        return 0
+    inferred = await ctx.inferrer.infer_many({s.cwd for s in sessions})
     changed = 0
-    for session in ctx.sessions.all():
-        inferred = await ctx.inferrer.infer(session.cwd)
-        presence = await ctx.presences.get(session.presence_id) if inferred else None
-        if inferred is None or presence is None:
+    for session in sessions:
+        status = inferred.get(session.cwd)
+        presence = await ctx.presences.get(session.presence_id) if status else None
+        if status is None or presence is None:
             continue
-        after = await record_status(ctx, presence, inferred, Source.JSONL)
+        after = await record_status(ctx, presence, status, Source.JSONL)
         changed += after.status != presence.status
     return changed
