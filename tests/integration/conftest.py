@@ -26,6 +26,7 @@ import asyncpg
 import pytest
 
 from adapters.postgres.database import Database
+from adapters.postgres.embedded import EmbeddedPostgres
 from adapters.postgres.migrate import migrate
 
 HERE = Path(__file__).resolve().parent
@@ -74,8 +75,6 @@ def _server() -> Iterator[tuple[str, str]]:
         with PostgresContainer("postgres:16-alpine", driver=None) as container:
             yield container.get_connection_url(), "testcontainers"
         return
-    from adapters.postgres.embedded import EmbeddedPostgres
-
     with tempfile.TemporaryDirectory(prefix="meshbroker-test-") as tmp:
         embedded = EmbeddedPostgres(Path(tmp))
         try:
@@ -132,3 +131,12 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     db = await Database.create(database_url, min_size=2, max_size=10)
     yield db
     await db.close()
+
+
+@pytest.fixture
+def private_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A Postgres server of the test's own, which the test may stop and start."""
+    server = EmbeddedPostgres(tmp_path / "pg")
+    server.start()
+    yield server
+    server.stop()

@@ -7,10 +7,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from adapters.postgres.database import Database
 from adapters.postgres.embedded import EmbeddedPostgres
@@ -23,14 +19,6 @@ from tests.integration.support import (
     new_mesh,
     signed_hello,
 )
-
-
-@pytest.fixture
-def private_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path / "pg")
-    server.start()
-    yield server
-    server.stop()
 
 
 def _get(url: str) -> int:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -77,14 +75,6 @@ async def test_close_closes_the_probe_connection_and_health_stays_false(
 
     assert await db.health() is False
     await _probes_settle(database, others, 0)
-
-
-@pytest.fixture
-def private_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path / "pg")
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_health_follows_a_stopped_and_restarted_server(
