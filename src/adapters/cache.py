@@ -118,7 +118,7 @@ class CachingDirectory(MemberDirectory):
         now = self.clock.now()
         entry = self._entries.get(key)
         if entry is not None:
-            if now - entry.stored_at < self.max_age:
+            if timedelta(0) <= now - entry.stored_at < self.max_age:  # a clock stepped back: stale
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return cast(_V, entry.value)

@@ -102,6 +102,17 @@ async def test_an_entry_is_read_again_once_it_is_max_age_old() -> None:
     assert inner.total == 2
 
 
+async def test_an_entry_kept_before_the_clock_stepped_back_is_read_again() -> None:
+    bob = _member(2)
+    cache, inner, _, clock = await _cache(bob)
+    await cache.member_by_pubkey(MESH.id, bob.pubkey)
+
+    clock.advance(-3600)  # an NTP step back: the entry's age would be negative
+    await cache.member_by_pubkey(MESH.id, bob.pubkey)
+
+    assert inner.total == 2
+
+
 async def test_a_miss_is_not_kept_so_a_member_added_is_found_at_once() -> None:
     ada, bob = _member(1), _member(2)
     cache, inner, store, _ = await _cache()

@@ -192,3 +192,22 @@ async def test_the_retry_job_reports_deferred_disconnects_at_warning_level(
         "error": "database unavailable: TimeoutError",
         "retrying": True,
     }
+
+
+async def test_a_shutdown_writes_the_disconnects_still_deferred(
+    broker: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ada = await broker.connect(await broker.peer("ada"), "s1")
+    bob = await broker.connect(await broker.peer("bob"), "s2")
+    outage = Outage(broker, monkeypatch)
+    await ada.connection.close(1006, "gone")
+    assert await connect.disconnect(broker.ctx, ada.session) is False
+    outage.end()
+
+    closed = await connect.shutdown(broker.ctx)
+
+    assert closed == 1  # bob's socket; ada's had already closed
+    assert ada.connection.id not in broker.ctx.departures
+    ada_view, bob_view = await _peer_view(broker, ada), await _peer_view(broker, bob)
+    assert ada_view is not None and not ada_view.online  # offline, in its grace window
+    assert bob_view is None  # ended by the shutdown

@@ -183,19 +183,21 @@ Reply = str | asyncio.Task[str | None] | None
 
 async def _converse(connection: WsConnection, session: Session, gateway: Gateway) -> None:
     """Read frames and start their work in order; a writer sends the replies in the
-    same order as each one is ready (ADR 0017)."""
-    replies: asyncio.Queue[Reply] = asyncio.Queue(PIPELINE_DEPTH)
-    writer = asyncio.get_running_loop().create_task(_write_replies(connection, replies, session))
+    same order as each one is ready (ADR 0017). Once the peer is gone the session is
+    disconnected at once; the work already started finishes on its own."""
+    replies: asyncio.Queue[Reply] = asyncio.Queue()
+    room = asyncio.Semaphore(PIPELINE_DEPTH)
+    _start(_write_replies(connection, replies, room))
     try:
         while not connection.closed:
+            await room.acquire()
             reply = await _next_reply(connection, session, gateway)
             if reply is None:
-                break
-            await replies.put(reply)
-        await replies.put(None)  # the writer answers what was started, then stops
-        await writer
+                return
+            replies.put_nowait(reply)
     finally:
-        writer.cancel()
+        connection.closed = True  # nothing more is written to this socket
+        replies.put_nowait(None)
 
 
 async def _next_reply(connection: WsConnection, session: Session, gateway: Gateway) -> Reply:
@@ -222,21 +224,23 @@ async def _next_reply(connection: WsConnection, session: Session, gateway: Gatew
 
 
 async def _write_replies(
-    connection: WsConnection, replies: asyncio.Queue[Reply], session: Session
+    connection: WsConnection, replies: asyncio.Queue[Reply], room: asyncio.Semaphore
 ) -> None:
-    """Write each reply in turn. Once the socket is gone the rest are still awaited (the
-    work they stand for finishes) but not written."""
+    """Write each reply in turn, freeing its room once written. Once the socket is gone
+    the rest are still awaited (the work they stand for finishes) but not written."""
     while (reply := await replies.get()) is not None:
-        if isinstance(reply, asyncio.Task):
-            try:
-                # Shielded: a writer cancelled at shutdown leaves the commit to finish.
+        try:
+            if isinstance(reply, asyncio.Task):
+                # Shielded: were this writer cancelled, the send would still wake its
+                # recipients. A failed task was logged by _settled.
                 reply = await asyncio.shield(reply)
-            except Exception:  # logged by _settled
-                await connection.close(1011, "internal error")
-                continue
-        if reply is not None and not connection.closed:
-            with contextlib.suppress(ConnectionGone):  # the reader sees the close next
-                await connection.send_text(reply)
+            if reply is not None and not connection.closed:
+                with contextlib.suppress(ConnectionGone):  # the reader sees the close next
+                    await connection.send_text(reply)
+        except Exception:
+            await connection.close(1011, "internal error")
+        finally:
+            room.release()
 
 
 def _refusal(payload: str, problem: str, code: str, gateway: Gateway) -> str:
@@ -290,8 +294,8 @@ async def _acked(work: Coroutine[Any, Any, int]) -> None:
     await _guard(work)
 
 
-# Frames' tasks still running: held here so that none is collected before it ends,
-# even when its socket's writer is gone (cancelled at shutdown).
+# Frames' tasks and sockets' writers still running: held here so that none is
+# collected before it ends, even when its socket is gone.
 _running: set[asyncio.Task[str | None]] = set()
 
 

@@ -126,11 +126,28 @@ async def record_departure(ctx: Context, departure: Departure) -> None:
     await ctx.notifier.wake([departure.member_id])
 
 
+async def record_deferred(ctx: Context) -> tuple[int, str | None]:
+    """Write the departures the store refused before, oldest first, stopping at the
+    first refusal: how many were written, and that refusal."""
+    recorded = 0
+    for departure in ctx.departures.pending():
+        try:
+            await record_departure(ctx, departure)
+        except StoreUnavailable as exc:
+            return recorded, str(exc)
+        ctx.departures.settled(departure)
+        recorded += 1
+    return recorded, None
+
+
 async def shutdown(ctx: Context) -> int:
-    """Close every socket of this instance with 1001 and end their presences at once."""
+    """Close every socket of this instance with 1001 and end their presences at once;
+    write the departures still deferred (else they would wait for another instance's
+    stale sweep)."""
     sessions = ctx.sessions.all()
     for session in sessions:
         ctx.sessions.remove(session)
         await session.connection.close(CLOSE_GOING_AWAY, "server shutting down")
     await ctx.presences.end([s.presence_id for s in sessions], ctx.clock.now())
+    await record_deferred(ctx)
     return len(sessions)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.departures import Deferrals
-from domain.errors import StoreUnavailable
 from domain.model import Source
-from domain.usecases.connect import record_departure
+from domain.usecases.connect import record_deferred
 from domain.usecases.context import Context
 from domain.usecases.status import record_status, status_changed
 
@@ -54,15 +53,7 @@ async def retry_disconnects(ctx: Context) -> Retried:
     departures = ctx.departures
     deferred = departures.news()
     expired = departures.expire(now - ctx.policy.presence_stale_after)
-    recorded, error = 0, None
-    for departure in departures.pending():
-        try:
-            await record_departure(ctx, departure)
-        except StoreUnavailable as exc:
-            error = str(exc)
-            break
-        departures.settled(departure)
-        recorded += 1
+    recorded, error = await record_deferred(ctx)
     return Retried(deferred, recorded, len(expired), len(departures), error)
 
 
