@@ -268,3 +268,28 @@ async def test_an_unchanged_transcript_is_not_read_again_and_a_changed_one_is(
 
     assert (first, again, changed) == ({CWD: Status.WORKING},) * 2 + ({CWD: Status.IDLE},)
     assert len(reads) == 2  # the first sweep and the one after the change
+
+
+async def test_a_single_inference_between_sweeps_keeps_what_the_sweeps_remember(
+    inferrer: TranscriptInferrer, projects: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.jsonl import transcripts
+
+    reads: list[Path] = []
+    real = transcripts.read_tail
+
+    def counting(path: Path, limit: int) -> bytes:
+        reads.append(path)
+        return real(path, limit)
+
+    monkeypatch.setattr(transcripts, "read_tail", counting)
+    write(projects / FOLDER, "s.jsonl", assistant(TOOL), mtime=1_000)
+    write(projects / "-srv-b", "s.jsonl", assistant(TEXT), mtime=1_000)
+    await inferrer.infer_many([CWD, "/srv/b"])
+    assert await inferrer.infer(CWD) is Status.WORKING
+    reads.clear()
+
+    found = await inferrer.infer_many([CWD, "/srv/b"])
+
+    assert found == {CWD: Status.WORKING, "/srv/b": Status.IDLE}
+    assert reads == []  # both still remembered from the first sweep

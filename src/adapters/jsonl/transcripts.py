@@ -57,7 +57,11 @@ class TranscriptInferrer(StatusInferrer):
         self._seen: dict[Path, tuple[tuple[int, int], Status | None]] = {}
 
     async def infer(self, cwd: str) -> Status | None:
-        return (await self.infer_many([cwd])).get(cwd)
+        """One cwd, without touching what the sweeps remember."""
+        try:
+            return await asyncio.to_thread(self.infer_now, cwd)
+        except Exception:
+            return None
 
     async def infer_many(self, cwds: Collection[str]) -> dict[str, Status]:
         """One trip to a worker thread for all of them."""
