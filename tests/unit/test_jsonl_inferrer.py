@@ -235,6 +235,22 @@ def test_factory_defaults_to_the_home_projects_folder(
 # ---------------------------------------------------------------- many at once
 
 
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The transcripts read from now on."""
+    from adapters.jsonl import transcripts
+
+    seen: list[Path] = []
+    real = transcripts.read_tail
+
+    def counting(path: Path, limit: int) -> bytes:
+        seen.append(path)
+        return real(path, limit)
+
+    monkeypatch.setattr(transcripts, "read_tail", counting)
+    return seen
+
+
 async def test_infer_many_answers_only_the_cwds_with_a_transcript(
     inferrer: TranscriptInferrer, projects: Path
 ) -> None:
@@ -247,18 +263,8 @@ async def test_infer_many_answers_only_the_cwds_with_a_transcript(
 
 
 async def test_an_unchanged_transcript_is_not_read_again_and_a_changed_one_is(
-    inferrer: TranscriptInferrer, projects: Path, monkeypatch: pytest.MonkeyPatch
+    inferrer: TranscriptInferrer, projects: Path, reads: list[Path]
 ) -> None:
-    from adapters.jsonl import transcripts
-
-    reads: list[Path] = []
-    real = transcripts.read_tail
-
-    def counting(path: Path, limit: int) -> bytes:
-        reads.append(path)
-        return real(path, limit)
-
-    monkeypatch.setattr(transcripts, "read_tail", counting)
     write(projects / FOLDER, "s.jsonl", assistant(TOOL), mtime=1_000)
 
     first = await inferrer.infer_many([CWD])
@@ -271,18 +277,8 @@ async def test_an_unchanged_transcript_is_not_read_again_and_a_changed_one_is(
 
 
 async def test_a_single_inference_between_sweeps_keeps_what_the_sweeps_remember(
-    inferrer: TranscriptInferrer, projects: Path, monkeypatch: pytest.MonkeyPatch
+    inferrer: TranscriptInferrer, projects: Path, reads: list[Path]
 ) -> None:
-    from adapters.jsonl import transcripts
-
-    reads: list[Path] = []
-    real = transcripts.read_tail
-
-    def counting(path: Path, limit: int) -> bytes:
-        reads.append(path)
-        return real(path, limit)
-
-    monkeypatch.setattr(transcripts, "read_tail", counting)
     write(projects / FOLDER, "s.jsonl", assistant(TOOL), mtime=1_000)
     write(projects / "-srv-b", "s.jsonl", assistant(TEXT), mtime=1_000)
     await inferrer.infer_many([CWD, "/srv/b"])
