@@ -14,7 +14,7 @@ Hex = Annotated[str, msgspec.Meta(max_length=256, pattern=_NO_NUL)]
 Path = Annotated[str, msgspec.Meta(max_length=4096, pattern=_NO_NUL)]
 Pid = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 PriorityName = Literal["now", "next", "low"]
-StatusName = Literal["idle", "working", "dnd"]
+StatusName = Literal["idle", "working", "dnd", "waiting"]
 Echo = str | int | None
 
 

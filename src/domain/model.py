@@ -11,6 +11,7 @@ class Status(StrEnum):
     IDLE = "idle"
     WORKING = "working"
     DND = "dnd"
+    WAITING = "waiting"  # blocked on a person (a permission dialog, a question)
 
 
 class Source(StrEnum):

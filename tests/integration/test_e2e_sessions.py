@@ -1,0 +1,100 @@
+"""Claude Code sessions as peers (claude-code.md section 4), against a real broker
+process over real sockets: the `waiting` status, the roster, messages to one session
+and transient (one-shot) sessions."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from adapters.postgres.database import Database
+from tests.integration.support import BrokerProcess, Identity, WsPeer, new_member, new_mesh
+
+ENV = {"HOOK_AUTH": "open", "ACK_TIMEOUT_SECONDS": "30"}
+
+
+@pytest.fixture(scope="module")
+def broker(database_url: str) -> Iterator[BrokerProcess]:
+    process = BrokerProcess(database_url, **ENV).start()
+    yield process
+    process.kill()
+
+
+@pytest.fixture
+async def pair(database: Database) -> tuple[Identity, Identity]:
+    mesh = await new_mesh(database)
+    return await new_member(database, mesh, "ada"), await new_member(database, mesh, "bob")
+
+
+def send(to: str, text: str, priority: str = "next") -> dict[str, Any]:
+    return {
+        "type": "send",
+        "id": str(uuid.uuid4()),
+        "targetSpec": to,
+        "priority": priority,
+        "nonce": "bm9uY2U=",
+        "ciphertext": text,
+    }
+
+
+def post_hook(broker: BrokerProcess, body: dict[str, Any], token: str) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        f"{broker.http}/hook/set-status", data=json.dumps(body).encode(), method="POST"
+    )
+    request.add_header("content-type", "application/json")
+    request.add_header("authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+def pushed(peer: WsPeer) -> list[str]:
+    return [f["ciphertext"] for f in peer.inbox if f.get("type") == "push"]
+
+
+async def sync(peer: WsPeer) -> None:
+    """A round trip: every frame the broker wrote before its reply is in the inbox."""
+    await peer.request({"type": "list_peers", "id": str(uuid.uuid4())}, "peers")
+
+
+async def test_a_session_waiting_on_a_person_gets_now_at_once_and_next_when_idle(
+    broker: BrokerProcess, pair: tuple[Identity, Identity]
+) -> None:
+    ada, bob = pair
+    sender, recipient = await WsPeer.join(broker.url, ada), await WsPeer.join(broker.url, bob)
+    assert recipient.hello_ok is not None
+    token, mine = recipient.hello_ok["hookToken"], recipient.hello_ok["presenceId"]
+    cwd = f"/tmp/{uuid.uuid4()}"
+
+    hooked = post_hook(broker, {"cwd": cwd, "pid": 1, "status": "waiting"}, token)
+    listed = (await sender.request({"type": "list_peers", "id": "w1"}, "peers"))["peers"]
+    await sender.request(send(bob.pubkey, "bGF0ZXI=", "next"), "ack")
+    await sender.request(send(bob.pubkey, "dXJnZW50", "now"), "ack")
+    urgent = await recipient.expect("push", ciphertext="dXJnZW50")
+    await sync(recipient)
+    held = pushed(recipient)
+    post_hook(broker, {"cwd": cwd, "pid": 1, "status": "idle"}, token)
+    later = await recipient.expect("push", ciphertext="bGF0ZXI=")
+
+    assert hooked == (200, {"ok": True, "presence_id": mine})
+    assert [p["status"] for p in listed if p["presenceId"] == mine] == ["waiting"]
+    assert urgent["priority"] == "now"
+    assert held == []
+    assert later["priority"] == "next"
+    await sender.close()
+    await recipient.close()
+
+
+async def test_set_status_waiting_is_a_manual_status(
+    broker: BrokerProcess, pair: tuple[Identity, Identity]
+) -> None:
+    peer = await WsPeer.join(broker.url, pair[0])
+
+    reply = await peer.request({"type": "set_status", "status": "waiting"}, "status")
+
+    assert (reply["status"], reply["source"]) == ("waiting", "manual")
+    await peer.close()
