@@ -58,8 +58,14 @@ class ListPeers(Frame, tag="list_peers"):
     id: Echo = None
 
 
-ClientFrame = Hello | Send | ClientAck | SetStatus | ListPeers
-CLIENT_TYPES = frozenset({"hello", "send", "client_ack", "set_status", "list_peers"})
+class ListMembers(Frame, tag="list_members"):
+    id: Echo = None
+
+
+ClientFrame = Hello | Send | ClientAck | SetStatus | ListPeers | ListMembers
+CLIENT_TYPES = frozenset(
+    {"hello", "send", "client_ack", "set_status", "list_peers", "list_members"}
+)
 
 # ---- broker -> client
 
@@ -111,13 +117,25 @@ class Peers(Frame, tag="peers"):
     id: Echo = None
 
 
+class MemberInfo(msgspec.Struct, rename="camel"):
+    member_id: str
+    pubkey: str
+    display_name: str
+    role: Literal["admin", "member"]
+
+
+class Members(Frame, tag="members"):
+    members: list[MemberInfo]
+    id: Echo = None
+
+
 class Error(Frame, tag="error"):
     code: str
     message: str
     id: Echo = None
 
 
-BrokerFrame = HelloOk | Ack | Push | StatusReply | Peers | Error
+BrokerFrame = HelloOk | Ack | Push | StatusReply | Peers | Members | Error
 
 # ---- HTTP hook body (snake_case, as Claude Code hook scripts send it)
 

@@ -98,3 +98,27 @@ async def test_set_status_waiting_is_a_manual_status(
 
     assert (reply["status"], reply["source"]) == ("waiting", "manual")
     await peer.close()
+
+
+async def test_list_members_names_the_mesh_offline_members_included(
+    broker: BrokerProcess, pair: tuple[Identity, Identity]
+) -> None:
+    ada, bob = pair
+    peer = await WsPeer.join(broker.url, ada)
+
+    reply = await peer.request({"type": "list_members", "id": "q2"}, "members")
+
+    assert reply == {
+        "type": "members",
+        "id": "q2",
+        "members": [
+            {
+                "memberId": who.member.id,
+                "pubkey": who.pubkey,
+                "displayName": name,
+                "role": "member",
+            }
+            for who, name in ((ada, "ada"), (bob, "bob"))
+        ],
+    }
+    await peer.close()

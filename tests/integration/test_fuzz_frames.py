@@ -73,7 +73,7 @@ ENV = {
     "SEND_RATE_BURST": "1000000",
 }
 
-CLIENT_TYPES = ("hello", "send", "client_ack", "set_status", "list_peers")
+CLIENT_TYPES = ("hello", "send", "client_ack", "set_status", "list_peers", "list_members")
 KNOWN_FIELDS = frozenset(
     [
         "type",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.model import PeerView
+from domain.model import Member, PeerView
 from domain.sessions import Session
 from domain.usecases.context import Context
 
@@ -10,3 +10,9 @@ from domain.usecases.context import Context
 async def list_peers(ctx: Context, session: Session) -> list[PeerView]:
     """Every unended presence of the caller's mesh, on every instance, the caller's own included."""
     return await ctx.presences.peers(session.mesh_id)
+
+
+async def list_members(ctx: Context, session: Session) -> list[Member]:
+    """Every unrevoked member of the caller's mesh, connected or not, in the order they
+    were added: whom a peer may address (and encrypt to) by name, offline ones too."""
+    return [m for m in await ctx.directory.members(session.mesh_id) if not m.revoked]
