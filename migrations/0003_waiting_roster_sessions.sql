@@ -10,3 +10,11 @@ ALTER TABLE mesh.presences ADD CONSTRAINT presences_status_check
 ALTER TABLE mesh.pending_signals DROP CONSTRAINT pending_signals_status_check;
 ALTER TABLE mesh.pending_signals ADD CONSTRAINT pending_signals_status_check
     CHECK (status IN ('idle', 'working', 'dnd', 'waiting'));
+
+-- 2. A direct message to one session (`targetSpec` `<pubkey>/<sessionId>`): the
+--    delivery names that session. Claim applies domain.delivery.claimable_by: the
+--    named session takes it while it has an unended presence (online or in its grace
+--    window); once that presence has ended, any session of the member does. NULL: any
+--    session, as before. (A nullable column without a default: no table rewrite.)
+
+ALTER TABLE mesh.deliveries ADD COLUMN target_session_id text;

@@ -38,7 +38,8 @@ class Hello(Frame, tag="hello"):
 
 
 class Send(Frame, tag="send"):
-    target_spec: Annotated[str, msgspec.Meta(max_length=256, pattern=_NO_NUL)]
+    # `*`, a pubkey, or `<pubkey>/<sessionId>` (64 hex, a slash, a sessionId of <= 256)
+    target_spec: Annotated[str, msgspec.Meta(max_length=64 + 1 + 256, pattern=_NO_NUL)]
     nonce: str
     ciphertext: str
     id: Echo = None

@@ -124,6 +124,8 @@ class Message:
     ciphertext: str
     created_at: datetime
     expires_at: datetime
+    # A direct message to one session of its member (`<pubkey>/<sessionId>`); None: any.
+    target_session_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,11 +155,14 @@ class Mailbox(Protocol):
         now: datetime,
         lease_until: datetime,
         limit: int,
+        session_id: str | None = None,
     ) -> list[Message]:
         """Lease to this connection, in queue order, up to `limit` of the member's
         deliveries that are undelivered, unexpired, not under a live lease, of an
-        admitted priority, and not sent by this presence. Concurrent claimers never
-        get the same delivery."""
+        admitted priority, not sent by this presence, and that the claiming session
+        (`session_id`) may take by `delivery.claimable_by` (a message for another
+        session of the member waits while that session has not ended). Concurrent
+        claimers never get the same delivery."""
         ...
 
     async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:

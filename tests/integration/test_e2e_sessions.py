@@ -15,7 +15,9 @@ import pytest
 from adapters.postgres.database import Database
 from tests.integration.support import BrokerProcess, Identity, WsPeer, new_member, new_mesh
 
-ENV = {"HOOK_AUTH": "open", "ACK_TIMEOUT_SECONDS": "30"}
+# A short grace window: a session that closes has ended after the next presence sweep
+# (every 5 s), so the fallback of a message to one session is seen within seconds.
+ENV = {"HOOK_AUTH": "open", "ACK_TIMEOUT_SECONDS": "30", "RECONNECT_GRACE_SECONDS": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +124,38 @@ async def test_list_members_names_the_mesh_offline_members_included(
         ],
     }
     await peer.close()
+
+
+async def test_a_message_to_one_session_reaches_it_and_falls_back_when_it_ends(
+    broker: BrokerProcess, pair: tuple[Identity, Identity]
+) -> None:
+    ada, bob = pair
+    sender = await WsPeer.join(broker.url, ada)
+    first = await WsPeer.join(broker.url, bob, "bob-1")
+    second = await WsPeer.join(broker.url, bob, "bob-2")
+
+    await sender.request(send(f"{bob.pubkey}/bob-1", "Zm9yIGJvYi0x"), "ack")
+    direct = await first.expect("push", ciphertext="Zm9yIGJvYi0x")
+    await first.request({"type": "set_status", "status": "working"}, "status")
+    acked = await sender.request(send(f"{bob.pubkey}/bob-1", "aGVsZA=="), "ack")
+    await sync(second)
+    not_for_second = pushed(second)
+    await first.close()
+    fallback = await second.expect("push", timeout=20, ciphertext="aGVsZA==")
+
+    assert direct["senderPubkey"] == ada.pubkey
+    assert not_for_second == []
+    assert fallback["messageId"] == acked["messageId"]
+    await sender.close()
+    await second.close()
+
+
+async def test_a_message_to_a_session_of_an_unknown_member_is_no_recipient(
+    broker: BrokerProcess, pair: tuple[Identity, Identity]
+) -> None:
+    sender = await WsPeer.join(broker.url, pair[0])
+
+    reply = await sender.request(send("ab" * 32 + "/s1", "eA=="), "ack")
+
+    assert (reply["queued"], reply["error"]) == (False, "no_recipient")
+    await sender.close()

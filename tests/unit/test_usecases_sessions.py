@@ -3,8 +3,11 @@ one session, and transient (one-shot) sessions."""
 
 from __future__ import annotations
 
-from domain.model import Role
-from domain.usecases import admin, peers
+import pytest
+
+from domain.errors import Rejected
+from domain.model import Priority, Role, Status
+from domain.usecases import admin, peers, status, sweeps
 from tests.unit.harness import Harness
 
 # ---------------------------------------------------------------- the roster
@@ -35,3 +38,112 @@ async def test_list_members_sees_a_member_added_after_it_was_asked(broker: Harne
     roster = await peers.list_members(broker.ctx, me.session)
 
     assert [m.display_name for m in roster] == ["ada", "bob"]
+
+
+# ---------------------------------------------------------------- a message to one session
+
+
+async def test_a_message_to_one_session_reaches_that_session_not_the_newest(
+    broker: Harness,
+) -> None:
+    ada, bob = await broker.peer("ada"), await broker.peer("bob")
+    sender = await broker.connect(ada)
+    older = await broker.connect(bob, "bob-1")
+    newer = await broker.connect(bob, "bob-2")
+
+    await broker.send(sender, f"{bob.pubkey}/bob-1", "for bob-1")
+    await broker.send(sender, bob, "for any")
+
+    assert older.connection.texts == ["for bob-1"]
+    assert newer.connection.texts == ["for any"]
+
+
+async def test_a_message_to_a_busy_session_is_held_for_it_not_given_to_another(
+    broker: Harness,
+) -> None:
+    ada, bob = await broker.peer("ada"), await broker.peer("bob")
+    sender = await broker.connect(ada)
+    busy = await broker.connect(bob, "bob-1")
+    other = await broker.connect(bob, "bob-2")
+    await status.set_status(broker.ctx, busy.session, Status.WAITING)
+
+    await broker.send(sender, f"{bob.pubkey}/bob-1", "later", Priority.NEXT)
+    assert (busy.connection.texts, other.connection.texts) == ([], [])
+    await status.set_status(broker.ctx, busy.session, Status.IDLE)
+
+    assert (busy.connection.texts, other.connection.texts) == (["later"], [])
+
+
+async def test_a_message_to_a_session_that_ends_falls_back_to_the_members_others(
+    broker: Harness,
+) -> None:
+    ada, bob = await broker.peer("ada"), await broker.peer("bob")
+    sender = await broker.connect(ada)
+    gone = await broker.connect(bob, "bob-1")
+    other = await broker.connect(bob, "bob-2")
+    await status.set_status(broker.ctx, gone.session, Status.WORKING)
+    await broker.send(sender, f"{bob.pubkey}/bob-1", "for bob-1")
+    await broker.drop(gone)
+
+    broker.clock.advance(89)
+    await sweeps.heartbeat(broker.ctx)
+    await sweeps.sweep_presences(broker.ctx)
+    in_grace = list(other.connection.texts)
+    broker.clock.advance(2)
+    await sweeps.heartbeat(broker.ctx)
+    ended = await sweeps.sweep_presences(broker.ctx)
+
+    assert in_grace == []
+    assert ended == 1
+    assert other.connection.texts == ["for bob-1"]
+
+
+async def test_a_message_to_a_session_resumed_in_its_grace_window_reaches_it(
+    broker: Harness,
+) -> None:
+    ada, bob = await broker.peer("ada"), await broker.peer("bob")
+    sender = await broker.connect(ada)
+    dropped = await broker.connect(bob, "bob-1")
+    other = await broker.connect(bob, "bob-2")
+    await broker.drop(dropped)
+    await broker.send(sender, f"{bob.pubkey}/bob-1", "for bob-1")
+
+    broker.clock.advance(30)
+    back = await broker.connect(bob, "bob-1")
+
+    assert back.connection.texts == ["for bob-1"]
+    assert other.connection.texts == []
+
+
+async def test_a_message_to_a_session_of_an_offline_member_waits_for_any_session(
+    broker: Harness,
+) -> None:
+    ada, bob = await broker.peer("ada"), await broker.peer("bob")
+    sender = await broker.connect(ada)
+
+    await broker.send(sender, f"{bob.pubkey}/never-connected", "hello")
+    later = await broker.connect(bob, "bob-9")
+
+    assert later.connection.texts == ["hello"]
+
+
+@pytest.mark.parametrize(
+    ("target", "code"),
+    [
+        pytest.param("ab" * 32 + "/s1", "no_recipient", id="unknown-member"),
+        pytest.param("ab" * 32 + "/", "unsupported_target", id="empty-session"),
+        pytest.param("ab" * 32 + "/" + "s" * 257, "unsupported_target", id="session-too-long"),
+        pytest.param("bob/s1", "unsupported_target", id="not-a-pubkey"),
+        pytest.param("*/s1", "unsupported_target", id="broadcast-to-a-session"),
+    ],
+)
+async def test_a_send_to_a_bad_session_target_is_refused(
+    broker: Harness, target: str, code: str
+) -> None:
+    sender = await broker.connect(await broker.peer("ada"))
+
+    with pytest.raises(Rejected) as refused:
+        await broker.send(sender, target)
+
+    assert refused.value.code == code
+    assert await broker.ctx.mailbox.depth(broker.clock.now()) == 0

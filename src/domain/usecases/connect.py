@@ -149,5 +149,8 @@ async def shutdown(ctx: Context) -> int:
         ctx.sessions.remove(session)
         await session.connection.close(CLOSE_GOING_AWAY, "server shutting down")
     await ctx.presences.end([s.presence_id for s in sessions], ctx.clock.now())
+    if sessions:
+        # Mail held for one of these sessions is now for the member's others, elsewhere.
+        await ctx.notifier.wake({s.member_id for s in sessions})
     await record_deferred(ctx)
     return len(sessions)

@@ -30,6 +30,7 @@ async def _drain(ctx: Context, session: Session) -> None:
             now,
             now + ctx.policy.ack_timeout,
             batch,
+            session.session_id,
         )
         if not messages:
             return

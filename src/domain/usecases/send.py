@@ -100,5 +100,6 @@ async def _prepare(ctx: Context, session: Session, request: SendRequest) -> Outg
         ciphertext=request.ciphertext,
         created_at=now,
         expires_at=expires,
+        target_session_id=target.session_id,
     )
     return Outgoing(message, tuple(recipients))

@@ -24,11 +24,14 @@ async def sweep_stuck_working(ctx: Context) -> int:
 
 
 async def sweep_presences(ctx: Context) -> int:
-    """End presences whose grace ran out, and those a crashed instance left behind."""
+    """End presences whose grace ran out, and those a crashed instance left behind.
+    Mail held for one of those sessions now goes to the member's other sessions."""
     now, policy = ctx.clock.now(), ctx.policy
     ended = await ctx.presences.end_lapsed(
         now - policy.reconnect_grace, now - policy.presence_stale_after, now
     )
+    if ended:
+        await ctx.notifier.wake({p.member_id for p in ended})
     return len(ended)
 
 
