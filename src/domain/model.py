@@ -92,6 +92,9 @@ class Presence:
     connected_at: datetime
     disconnected_at: datetime | None = None
     ended_at: datetime | None = None
+    # A one-shot command's session (hello capability `transient`): it ends when its
+    # socket closes, with no grace window, and only it sees itself in list_peers.
+    transient: bool = False
 
     @property
     def online(self) -> bool:
@@ -110,6 +113,7 @@ class PeerView:
     status: Status
     online: bool
     connected_at: datetime
+    transient: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,7 @@ class Arrival:
     connection_id: str
     hook_token_hash: str
     now: datetime
+    transient: bool = False  # the presence is marked so (see Presence.transient)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,8 @@ class PresenceStore(Protocol):
         """Open the session atomically. A live presence of the same (mesh, member,
         session) is taken over (its connection id returned as replaced, no capacity
         needed); one in its grace window since after `grace_cutoff` resumes; otherwise a
-        new presence starts with `initial`. Resuming or starting raises CapacityExceeded
+        new presence starts with `initial`. The presence is transient as the arrival
+        says, in the same write. Resuming or starting raises CapacityExceeded
         when the mesh already has `capacity` online presences, counted on every instance."""
         ...
 

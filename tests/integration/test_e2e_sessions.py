@@ -4,6 +4,7 @@ and transient (one-shot) sessions."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
 import uuid
@@ -13,7 +14,15 @@ from typing import Any
 import pytest
 
 from adapters.postgres.database import Database
-from tests.integration.support import BrokerProcess, Identity, WsPeer, new_member, new_mesh
+from tests.integration.support import (
+    WAIT,
+    BrokerProcess,
+    Identity,
+    WsPeer,
+    new_member,
+    new_mesh,
+    signed_hello,
+)
 
 # A short grace window: a session that closes has ended after the next presence sweep
 # (every 5 s), so the fallback of a message to one session is seen within seconds.
@@ -159,3 +168,37 @@ async def test_a_message_to_a_session_of_an_unknown_member_is_no_recipient(
 
     assert (reply["queued"], reply["error"]) == (False, "no_recipient")
     await sender.close()
+
+
+async def test_a_transient_session_is_hidden_from_others_and_ends_when_it_closes(
+    broker: BrokerProcess, pair: tuple[Identity, Identity], database: Database
+) -> None:
+    ada, bob = pair
+    claude = await WsPeer.join(broker.url, ada, "ada-claude")
+    one_shot = await WsPeer.open(broker.url)
+    await one_shot.send(signed_hello(bob, "bob-send", capabilities=["ack", "transient"]))
+    ok = await one_shot.expect("hello_ok")
+
+    seen_by_claude = (await claude.request({"type": "list_peers", "id": "p1"}, "peers"))["peers"]
+    seen_by_itself = (await one_shot.request({"type": "list_peers", "id": "p2"}, "peers"))["peers"]
+    await one_shot.close()
+    disconnected, ended = await _ended(database, ok["presenceId"])
+
+    assert [p["sessionId"] for p in seen_by_claude] == ["ada-claude"]
+    assert sorted(p["sessionId"] for p in seen_by_itself) == ["ada-claude", "bob-send"]
+    assert ended == disconnected  # at once, with no grace window
+    await claude.close()
+
+
+async def _ended(database: Database, presence_id: str) -> tuple[object, object]:
+    """When the presence's socket closed and when it ended, waiting (with a generous
+    bound) for the broker to record the close."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            row = await database.fetchrow(
+                "SELECT disconnected_at, ended_at FROM mesh.presences WHERE id = $1",
+                presence_id,
+            )
+            if row is not None and row["ended_at"] is not None:
+                return row["disconnected_at"], row["ended_at"]
+            await asyncio.sleep(0.05)

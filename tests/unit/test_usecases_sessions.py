@@ -8,6 +8,7 @@ import pytest
 from domain.errors import Rejected
 from domain.model import Priority, Role, Status
 from domain.usecases import admin, peers, status, sweeps
+from domain.usecases.status import HookReport, hook_set_status
 from tests.unit.harness import Harness
 
 # ---------------------------------------------------------------- the roster
@@ -147,3 +148,84 @@ async def test_a_send_to_a_bad_session_target_is_refused(
 
     assert refused.value.code == code
     assert await broker.ctx.mailbox.depth(broker.clock.now()) == 0
+
+
+# ---------------------------------------------------------------- transient sessions
+
+
+async def test_a_transient_session_is_listed_to_itself_only(broker: Harness) -> None:
+    ada, bob = await broker.peer("ada"), await broker.peer("bob")
+    lasting = await broker.connect(bob, "bob-claude")
+    one_shot = await broker.connect(ada, "ada-send", transient=True)
+
+    seen_by_bob = await peers.list_peers(broker.ctx, lasting.session)
+    seen_by_itself = await peers.list_peers(broker.ctx, one_shot.session)
+
+    assert [p.session_id for p in seen_by_bob] == ["bob-claude"]
+    assert [p.session_id for p in seen_by_itself] == ["bob-claude", "ada-send"]
+
+
+async def test_a_transient_session_ends_when_its_socket_closes_with_no_grace(
+    broker: Harness,
+) -> None:
+    ada = await broker.peer("ada")
+    one_shot = await broker.connect(ada, "ada-send", transient=True)
+    lasting = await broker.connect(ada, "ada-claude")
+
+    await broker.drop(one_shot)
+    await broker.drop(lasting)
+
+    assert await broker.ctx.presences.get(one_shot.presence_id) is None
+    assert await broker.ctx.presences.get(lasting.presence_id) is not None
+
+
+async def test_mail_for_a_transient_session_goes_to_the_others_once_it_closes(
+    broker: Harness,
+) -> None:
+    ada, bob = await broker.peer("ada"), await broker.peer("bob")
+    sender = await broker.connect(ada)
+    claude = await broker.connect(bob, "bob-claude")
+    one_shot = await broker.connect(bob, "bob-send", transient=True)
+    await status.set_status(broker.ctx, one_shot.session, Status.WORKING)
+    await broker.send(sender, f"{bob.pubkey}/bob-send", "for the one-shot")
+    assert claude.connection.texts == []
+
+    await broker.drop(one_shot)
+
+    assert claude.connection.texts == ["for the one-shot"]
+
+
+async def test_mail_leased_to_a_transient_session_that_never_acked_comes_to_the_others(
+    broker: Harness,
+) -> None:
+    ada, bob = await broker.peer("ada"), await broker.peer("bob")
+    sender = await broker.connect(ada)
+    claude = await broker.connect(bob, "bob-claude")
+    await status.set_status(broker.ctx, claude.session, Status.WORKING)
+    one_shot = await broker.connect(bob, "bob-send", transient=True)
+    await broker.send(sender, bob, "hi")
+    assert one_shot.connection.texts == ["hi"]
+
+    await broker.drop(one_shot)
+    await status.set_status(broker.ctx, claude.session, Status.IDLE)
+
+    assert claude.connection.texts == ["hi"]
+
+
+async def test_a_hook_guessing_by_cwd_never_lands_on_a_transient_session(
+    broker: Harness,
+) -> None:
+    ada = await broker.peer("ada")
+    claude = await broker.connect(ada, "ada-claude", pid=100)
+    one_shot = await broker.connect(ada, "ada-send", transient=True, pid=200)
+
+    by_pid = await hook_set_status(
+        broker.ctx, HookReport("/home/ada/proj", 200, Status.WORKING), None
+    )
+    by_cwd = await hook_set_status(
+        broker.ctx, HookReport("/home/ada/proj", None, Status.WORKING), None
+    )
+
+    assert by_pid.presence_id == claude.presence_id
+    assert by_cwd.presence_id == claude.presence_id
+    assert await broker.status_of(one_shot) is Status.IDLE

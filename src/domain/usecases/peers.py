@@ -8,8 +8,11 @@ from domain.usecases.context import Context
 
 
 async def list_peers(ctx: Context, session: Session) -> list[PeerView]:
-    """Every unended presence of the caller's mesh, on every instance, the caller's own included."""
-    return await ctx.presences.peers(session.mesh_id)
+    """Every unended presence of the caller's mesh, on every instance, the caller's own
+    included, except other sessions' transient ones: a model need not see throwaway
+    sessions of one-shot commands (nor address mail to them)."""
+    views = await ctx.presences.peers(session.mesh_id)
+    return [p for p in views if not p.transient or p.presence_id == session.presence_id]
 
 
 async def list_members(ctx: Context, session: Session) -> list[Member]:

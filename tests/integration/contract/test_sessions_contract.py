@@ -1,6 +1,7 @@
-"""Mailbox and PresenceStore together: a message for one session of a member
-(`<pubkey>/<sessionId>`) is claimable by that session while its presence has not
-ended, and by any session of the member once it has (domain.delivery.claimable_by)."""
+"""Claude Code sessions as peers, over the stores: a message for one session of a
+member (`<pubkey>/<sessionId>`) is claimable by that session while its presence has
+not ended, and by any session of the member once it has (domain.delivery.claimable_by);
+a transient presence is marked so, in the store and in peers."""
 
 from __future__ import annotations
 
@@ -108,3 +109,36 @@ async def test_a_session_of_another_member_with_the_same_id_does_not_hold_it(
     await mailbox.enqueue(targeted, [ada])
 
     assert await _claim(mailbox, ada, "s2") == [targeted]
+
+
+async def test_a_transient_arrival_makes_a_transient_presence_shown_so_in_peers(
+    directory: Directory, presences: PresenceStore
+) -> None:
+    mesh_id, ada = await _member(directory)
+    lasting = arrival(mesh_id, ada, "s1")
+    one_shot = replace(arrival(mesh_id, ada, "s2", now=1), transient=True)
+
+    kept = await presences.connect(lasting, capacity=100, grace_cutoff=at(-90), initial=INITIAL)
+    gone = await presences.connect(one_shot, capacity=100, grace_cutoff=at(-89), initial=INITIAL)
+
+    assert (kept.presence.transient, gone.presence.transient) == (False, True)
+    assert await presences.get(gone.presence.id) == gone.presence
+    assert [(p.session_id, p.transient) for p in await presences.peers(mesh_id)] == [
+        ("s1", False),
+        ("s2", True),
+    ]
+
+
+async def test_the_latest_hello_of_a_session_says_whether_it_is_transient(
+    directory: Directory, presences: PresenceStore
+) -> None:
+    mesh_id, ada = await _member(directory)
+    first = replace(arrival(mesh_id, ada, "s1"), transient=True)
+    await presences.connect(first, capacity=100, grace_cutoff=at(-90), initial=INITIAL)
+
+    again = await presences.connect(
+        arrival(mesh_id, ada, "s1", now=1), capacity=100, grace_cutoff=at(-89), initial=INITIAL
+    )
+
+    assert again.replaced_connection_id == first.connection_id
+    assert again.presence.transient is False
