@@ -220,7 +220,14 @@ class Notifier(Protocol):
     """Reaches live sessions wherever they are connected."""
 
     async def wake(self, member_ids: Iterable[str]) -> None:
-        """These members may have claimable mail."""
+        """These members may have claimable mail. An implementation may stop at this
+        instance when a member has sessions here."""
+        ...
+
+    async def wake_everywhere(self, member_ids: Iterable[str]) -> None:
+        """`wake`, on every instance that holds a session of these members, even when
+        this one holds some too: the mail may be claimable by one session only (a
+        message to one session, or one whose session just ended)."""
         ...
 
     async def kick(self, connection_id: str, code: int, reason: str) -> None:

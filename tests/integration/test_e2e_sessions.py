@@ -36,6 +36,14 @@ def broker(database_url: str) -> Iterator[BrokerProcess]:
     process.kill()
 
 
+@pytest.fixture(scope="module")
+def other(database_url: str) -> Iterator[BrokerProcess]:
+    """A second instance on the same database."""
+    process = BrokerProcess(database_url, **ENV).start()
+    yield process
+    process.kill()
+
+
 @pytest.fixture
 async def pair(database: Database) -> tuple[Identity, Identity]:
     mesh = await new_mesh(database)
@@ -202,3 +210,58 @@ async def _ended(database: Database, presence_id: str) -> tuple[object, object]:
             if row is not None and row["ended_at"] is not None:
                 return row["disconnected_at"], row["ended_at"]
             await asyncio.sleep(0.05)
+
+
+async def test_across_instances_waiting_gates_and_a_closed_one_shot_falls_back(
+    broker: BrokerProcess, other: BrokerProcess, pair: tuple[Identity, Identity]
+) -> None:
+    ada, bob = pair
+    sender = await WsPeer.join(broker.url, ada)
+    claude = await WsPeer.join(other.url, bob, "bob-claude")
+    assert claude.hello_ok is not None
+    one_shot = await WsPeer.open(broker.url)
+    await one_shot.send(signed_hello(bob, "bob-send", capabilities=["ack", "transient"]))
+    await one_shot.expect("hello_ok")
+    await one_shot.request({"type": "set_status", "status": "working"}, "status")
+    cwd = f"/tmp/{uuid.uuid4()}"
+    token = claude.hello_ok["hookToken"]
+
+    post_hook(broker, {"cwd": cwd, "status": "waiting"}, token)  # on the other instance
+    await sender.request(send(bob.pubkey, "d2FpdA==", "next"), "ack")
+    await sender.request(send(f"{bob.pubkey}/bob-send", "Zm9yIHRoZSBvbmUtc2hvdA=="), "ack")
+    await sender.request(send(bob.pubkey, "bm93", "now"), "ack")
+    urgent = await claude.expect("push", ciphertext="bm93")
+    await sync(claude)
+    held = pushed(claude)
+    post_hook(broker, {"cwd": cwd, "status": "idle"}, token)
+    after_idle = await claude.expect("push", ciphertext="d2FpdA==")
+    await sync(claude)
+    not_yet = pushed(claude)
+    await one_shot.close()
+    fallback = await claude.expect("push", ciphertext="Zm9yIHRoZSBvbmUtc2hvdA==")
+
+    assert urgent["priority"] == "now"
+    assert held == []
+    assert after_idle["priority"] == "next"
+    assert not_yet == []
+    assert fallback["senderPubkey"] == ada.pubkey
+    await sender.close()
+    await claude.close()
+
+
+async def test_a_message_to_a_session_on_another_instance_reaches_it(
+    broker: BrokerProcess, other: BrokerProcess, pair: tuple[Identity, Identity]
+) -> None:
+    ada, bob = pair
+    sender = await WsPeer.join(broker.url, ada)
+    here = await WsPeer.join(broker.url, bob, "bob-here")
+    there = await WsPeer.join(other.url, bob, "bob-there")
+
+    await sender.request(send(f"{bob.pubkey}/bob-there", "dGhlcmU="), "ack")
+    reached = await there.expect("push", ciphertext="dGhlcmU=")
+    await sync(here)
+
+    assert reached["senderPubkey"] == ada.pubkey
+    assert pushed(here) == []
+    for peer in (sender, here, there):
+        await peer.close()

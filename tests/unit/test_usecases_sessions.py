@@ -195,7 +195,7 @@ async def test_mail_for_a_transient_session_goes_to_the_others_once_it_closes(
     assert claude.connection.texts == ["for the one-shot"]
 
 
-async def test_mail_leased_to_a_transient_session_that_never_acked_comes_to_the_others(
+async def test_a_transient_session_is_pushed_no_mail_its_members_lasting_ones_are(
     broker: Harness,
 ) -> None:
     ada, bob = await broker.peer("ada"), await broker.peer("bob")
@@ -203,12 +203,26 @@ async def test_mail_leased_to_a_transient_session_that_never_acked_comes_to_the_
     claude = await broker.connect(bob, "bob-claude")
     await status.set_status(broker.ctx, claude.session, Status.WORKING)
     one_shot = await broker.connect(bob, "bob-send", transient=True)
-    await broker.send(sender, bob, "hi")
-    assert one_shot.connection.texts == ["hi"]
 
-    await broker.drop(one_shot)
+    await broker.send(sender, bob, "later", Priority.NEXT)
+    await broker.send(sender, bob, "urgent", Priority.NOW)
     await status.set_status(broker.ctx, claude.session, Status.IDLE)
 
+    assert one_shot.connection.texts == []
+    assert claude.connection.texts == ["urgent", "later"]
+
+
+async def test_mail_for_a_member_with_only_a_transient_session_waits_for_a_lasting_one(
+    broker: Harness,
+) -> None:
+    ada, bob = await broker.peer("ada"), await broker.peer("bob")
+    sender = await broker.connect(ada)
+    one_shot = await broker.connect(bob, "bob-send", transient=True)
+    await broker.send(sender, bob, "hi")
+
+    claude = await broker.connect(bob, "bob-claude")
+
+    assert one_shot.connection.texts == []
     assert claude.connection.texts == ["hi"]
 
 

@@ -130,8 +130,10 @@ async def record_departure(ctx: Context, departure: Departure) -> None:
     left = await ctx.presences.disconnect(departure.connection_id, departure.at)
     if departure.transient and left is not None:
         # A one-shot session is not coming back: no grace window, and mail held for
-        # it goes to the member's other sessions now.
+        # it goes to the member's other sessions now, wherever they are.
         await ctx.presences.end([left.id], departure.at)
+        await ctx.notifier.wake_everywhere([departure.member_id])
+        return
     await ctx.notifier.wake([departure.member_id])
 
 
@@ -160,6 +162,6 @@ async def shutdown(ctx: Context) -> int:
     await ctx.presences.end([s.presence_id for s in sessions], ctx.clock.now())
     if sessions:
         # Mail held for one of these sessions is now for the member's others, elsewhere.
-        await ctx.notifier.wake({s.member_id for s in sessions})
+        await ctx.notifier.wake_everywhere({s.member_id for s in sessions})
     await record_deferred(ctx)
     return len(sessions)

@@ -31,7 +31,7 @@ async def sweep_presences(ctx: Context) -> int:
         now - policy.reconnect_grace, now - policy.presence_stale_after, now
     )
     if ended:
-        await ctx.notifier.wake({p.member_id for p in ended})
+        await ctx.notifier.wake_everywhere({p.member_id for p in ended})
     return len(ended)
 
 
