@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -274,6 +274,10 @@ class Metrics(Protocol):
     def hook_request(self) -> None: ...
     def hook_rate_limited(self) -> None: ...
     def queue_depth(self, depth: int) -> None: ...
+    def sessions(self, by_status: Mapping[Status, int]) -> None:
+        """This instance's open sessions by status (every status, zeros included)."""
+        ...
+
     def db_healthy(self, healthy: bool) -> None: ...
 
 

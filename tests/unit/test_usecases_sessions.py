@@ -243,3 +243,19 @@ async def test_a_hook_guessing_by_cwd_never_lands_on_a_transient_session(
     assert by_pid.presence_id == claude.presence_id
     assert by_cwd.presence_id == claude.presence_id
     assert await broker.status_of(one_shot) is Status.IDLE
+
+
+async def test_the_heartbeat_reports_this_instances_sessions_by_status(broker: Harness) -> None:
+    ada = await broker.peer("ada")
+    waiting = await broker.connect(ada)
+    await broker.connect(ada)
+    await status.set_status(broker.ctx, waiting.session, Status.WAITING)
+
+    await sweeps.heartbeat(broker.ctx)
+
+    assert broker.metrics.by_status == {
+        Status.IDLE: 1,
+        Status.WORKING: 0,
+        Status.DND: 0,
+        Status.WAITING: 1,
+    }
