@@ -42,6 +42,10 @@ LABELLED = (
     ]
     + [("broker_messages_routed_total", "priority", p) for p in ("now", "next", "low")]
     + [("broker_ttl_sweeps_total", "flipped", f) for f in ("true", "false")]
+    + [
+        ("broker_joins_total", "result", r)
+        for r in ("joined", "invalid", "conflict", "rate_limited")
+    ]
 )
 
 
@@ -68,7 +72,10 @@ def value(metrics: OtelMetrics, name: str, **labels: str) -> float:
 def test_every_contract_series_is_there_from_the_start(metrics: OtelMetrics) -> None:
     names = {name for name, _ in samples(metrics)}
     assert set(CONTRACT_SERIES) <= names
-    assert names == set(CONTRACT_SERIES) | {"broker_messages_pushed_total"}
+    assert names == set(CONTRACT_SERIES) | {
+        "broker_messages_pushed_total",
+        "broker_joins_total",
+    }
 
 
 @pytest.mark.parametrize(("name", "label", "label_value"), LABELLED, ids=lambda x: str(x))
@@ -180,3 +187,13 @@ def test_instances_are_independent() -> None:
     finally:
         first.shutdown()
         second.shutdown()
+
+
+def test_joins_are_counted_by_result(metrics: OtelMetrics) -> None:
+    metrics.join_attempt("joined")
+    metrics.join_attempt("joined")
+    metrics.join_attempt("invalid")
+
+    assert value(metrics, "broker_joins_total", result="joined") == 2
+    assert value(metrics, "broker_joins_total", result="invalid") == 1
+    assert value(metrics, "broker_joins_total", result="conflict") == 0

@@ -32,6 +32,7 @@ MESSAGE_REJECT_REASONS = (
     "invalid",
     "unavailable",
 )
+JOIN_RESULTS = ("joined", "invalid", "conflict", "rate_limited")
 # Send-to-push latency, 0.5 ms to 10 s; slower pushes (held by status gating, or
 # waiting for their recipient to connect) land in +Inf.
 PUSH_LATENCY_BUCKETS = (
@@ -111,6 +112,9 @@ class OtelMetrics(Metrics):
             "broker_hook_requests_rate_limited",
             description="Hook requests refused with 429.",
         )
+        self._joins = meter.create_counter(
+            "broker_joins", description="POST /join attempts, by result."
+        )
         self._db_healthy = meter.create_gauge(
             "broker_db_healthy", description="1 while Postgres answers, else 0."
         )
@@ -118,6 +122,7 @@ class OtelMetrics(Metrics):
         self._connection_reasons = _labels("reason", CONNECTION_REJECT_REASONS)
         self._message_reasons = _labels("reason", MESSAGE_REJECT_REASONS)
         self._priorities = {p: MappingProxyType({"priority": p.value}) for p in Priority}
+        self._join_results = _labels("result", JOIN_RESULTS)
         self._flipped = {
             True: MappingProxyType({"flipped": "true"}),
             False: MappingProxyType({"flipped": "false"}),
@@ -140,6 +145,8 @@ class OtelMetrics(Metrics):
             self._routed.add(0, attributes)
         for attributes in self._flipped.values():
             self._ttl_sweeps.add(0, attributes)
+        for attributes in self._join_results.values():
+            self._joins.add(0, attributes)
         self._queue_depth.set(0)
         self._db_healthy.set(0)
 
@@ -178,6 +185,10 @@ class OtelMetrics(Metrics):
 
     def hook_rate_limited(self) -> None:
         self._hook_rate_limited.add(1)
+
+    def join_attempt(self, result: str) -> None:
+        attributes = self._join_results.get(result) or MappingProxyType({"result": result})
+        self._joins.add(1, attributes)
 
     def queue_depth(self, depth: int) -> None:
         self._queue_depth.set(depth)
