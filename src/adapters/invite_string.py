@@ -47,6 +47,8 @@ def check_url(url: str) -> str:
         raise ValueError(f"must be a ws:// or wss:// URL, got {url!r}") from exc
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ValueError(f"must be a ws:// or wss:// URL with a host, got {url!r}")
+    if not parts.path.rstrip("/").endswith("/ws"):
+        raise ValueError(f"must end with the broker's WebSocket path /ws, got {url!r}")
     return url
 
 

@@ -1,0 +1,154 @@
+"""`meshpeer join INVITE`: a key (new unless --key names one), a signed `POST /join`,
+and a profile that every later command uses. Refused: one line, exit 1, nothing left
+behind."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from adapters.invite_string import BadInvite, InviteString, decode
+from client.identity import Identity, KeyFileError, generate, load_key, write_key
+from client.profiles import free_profile_name, write_profile
+from client.sessions import home
+from client.urls import http_base
+
+HTTP_TIMEOUT = 15.0
+REFUSALS = {
+    401: "the broker refused the invite: it is unknown, expired, used up or revoked; "
+    "ask the operator for a new one",
+    409: "this key is already a member of that mesh (`meshpeer whoami` shows your identity)",
+    429: "too many join attempts from this address; wait a minute and try again",
+    413: "the request is larger than the broker accepts",
+}
+
+
+class JoinFailed(Exception):
+    """The join did not happen; the message is the one line to print."""
+
+
+def canonical(token: str, pubkey: str, name: str) -> bytes:
+    return f"claudemesh/join/v1|{token}|{pubkey}|{name}".encode()
+
+
+def run(invite_text: str, name: str | None, key: str | None, env: Mapping[str, str]) -> int:
+    try:
+        invite = decode(invite_text)
+    except BadInvite as exc:
+        return _fail(2, f"error: argument invite: {exc}")
+    try:
+        report = join(invite, name or _login(), Path(key).expanduser() if key else None, env)
+    except KeyFileError as exc:
+        return _fail(2, f"error: argument --key: {exc}")
+    except JoinFailed as exc:
+        return _fail(1, str(exc))
+    sys.stdout.write(json.dumps(report, separators=(",", ":")) + "\n")
+    return 0
+
+
+def join(
+    invite: InviteString, name: str, key: Path | None, env: Mapping[str, str]
+) -> dict[str, Any]:
+    """Join, then write the profile. A new key is written before the request (a join
+    that succeeds must not lose its key) and removed again if the broker refuses."""
+    profile = free_profile_name(invite.mesh_slug or invite.mesh_id, env)
+    identity, key_path, created = _key(key, profile, env)
+    try:
+        answer = _post(invite, identity, name)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                key_path.unlink()
+        raise
+    write_profile(
+        profile,
+        {
+            "url": invite.url,
+            "meshId": answer["meshId"],
+            "mesh": invite.mesh_slug,
+            "meshName": answer.get("meshName"),
+            "memberId": answer["memberId"],
+            "name": name,
+            "role": answer.get("role"),
+            "key": str(key_path),
+        },
+        env,
+    )
+    return {
+        "meshId": answer["meshId"],
+        "memberId": answer["memberId"],
+        "pubkey": identity.pubkey,
+        "profile": profile,
+    }
+
+
+def _key(key: Path | None, profile: str, env: Mapping[str, str]) -> tuple[Identity, Path, bool]:
+    if key is not None:
+        return load_key(key), key.resolve(), False
+    identity = generate()
+    path = home(env) / "keys" / f"{profile}.key"
+    write_key(path, identity)
+    return identity, path, True
+
+
+def _post(invite: InviteString, identity: Identity, name: str) -> dict[str, Any]:
+    pubkey = identity.pubkey
+    body = {
+        "token": invite.token,
+        "pubkey": pubkey,
+        "name": name,
+        "signature": identity.sign(canonical(invite.token, pubkey, name)),
+    }
+    base = http_base(invite.url)
+    request = urllib.request.Request(
+        f"{base}/join",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise JoinFailed(_refusal(exc)) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise JoinFailed(
+            f"cannot reach the broker at {base} ({reason}): is `meshbroker serve` running "
+            "there, and is the invite's URL one this machine can reach?"
+        ) from None
+    except ValueError:
+        raise JoinFailed(f"the broker at {base} answered something that is not JSON") from None
+    if not isinstance(answer, dict) or not {"meshId", "memberId"} <= answer.keys():
+        raise JoinFailed(f"the broker at {base} answered without meshId and memberId")
+    return answer
+
+
+def _refusal(exc: urllib.error.HTTPError) -> str:
+    known = REFUSALS.get(exc.code)
+    if known:
+        return known
+    try:
+        detail = json.loads(exc.read()).get("error")
+    except (ValueError, AttributeError, OSError):
+        detail = None
+    return f"the broker refused the join ({exc.code}: {detail or exc.reason})"
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser() or "member"
+    except (KeyError, OSError):
+        return "member"
+
+
+def _fail(code: int, line: str) -> int:
+    print(f"meshpeer join: {line}", file=sys.stderr)
+    return code
