@@ -20,6 +20,7 @@ from app.database import open_store
 from app.logs import configure_logging
 from app.server import resolve, serve
 from domain.errors import DomainError, InvalidInput
+from domain.invites import check_uses, parse_expiry
 from domain.model import Member, Role
 from domain.usecases import admin, invites
 from domain.usecases.context import Context
@@ -158,6 +159,14 @@ async def _invite(args: argparse.Namespace, settings: Settings, ctx: Context) ->
     return {"id": revoked.id, "revokedAt": _iso(revoked.revoked_at)}
 
 
+def _check_arguments(args: argparse.Namespace, settings: Settings) -> None:
+    """Arguments that can be judged without the database, judged before it is opened."""
+    if args.command == "invite" and args.action == "create":
+        parse_expiry(args.expires)
+        check_uses(args.uses)
+        _invite_url(args.url, settings)
+
+
 def _invite_url(flag: str | None, settings: Settings) -> str:
     if flag is None:
         return settings.invite_url()
@@ -197,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             report = asyncio.run(_migrate(settings))
         else:
+            _check_arguments(args, settings)
             report = asyncio.run(_with_context(settings, lambda ctx: _admin(args, settings, ctx)))
     except (DomainError, MigrationError, ValueError, OSError) as exc:
         print(f"meshbroker: {exc}", file=sys.stderr)

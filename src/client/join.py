@@ -1,10 +1,9 @@
 """`meshpeer join INVITE`: a key (new unless --key names one), a signed `POST /join`,
-and a profile that every later command uses. Refused: one line, exit 1, nothing left
-behind."""
+and a profile that every later command uses. Refused: one line, exit 1, nothing
+written: a new key is kept in memory until the broker has accepted it."""
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import json
 import sys
@@ -56,17 +55,24 @@ def run(invite_text: str, name: str | None, key: str | None, env: Mapping[str, s
 def join(
     invite: InviteString, name: str, key: Path | None, env: Mapping[str, str]
 ) -> dict[str, Any]:
-    """Join, then write the profile. A new key is written before the request (a join
-    that succeeds must not lose its key) and removed again if the broker refuses."""
+    """Join, then write the key (when new) and the profile."""
     profile = free_profile_name(invite.mesh_slug or invite.mesh_id, env)
-    identity, key_path, created = _key(key, profile, env)
-    try:
-        answer = _post(invite, identity, name)
-    except BaseException:
-        if created:
-            with contextlib.suppress(OSError):
-                key_path.unlink()
-        raise
+    if key is not None:
+        identity, key_path = load_key(key), key.resolve()
+    else:
+        identity, key_path = generate(), home(env) / "keys" / f"{profile}.key"
+        if key_path.exists():
+            raise JoinFailed(f"{key_path} exists; name a key with --key, or move it away")
+    answer = _post(invite, identity, name)
+    if key is None:
+        try:
+            write_key(key_path, identity)
+        except KeyFileError as exc:
+            # The member exists now, but its key is lost: say what happened and how out.
+            raise JoinFailed(
+                f"joined as member {answer['memberId']}, but the key could not be kept "
+                f"({exc}); ask the operator to revoke that member and for a new invite"
+            ) from None
     write_profile(
         profile,
         {
@@ -87,15 +93,6 @@ def join(
         "pubkey": identity.pubkey,
         "profile": profile,
     }
-
-
-def _key(key: Path | None, profile: str, env: Mapping[str, str]) -> tuple[Identity, Path, bool]:
-    if key is not None:
-        return load_key(key), key.resolve(), False
-    identity = generate()
-    path = home(env) / "keys" / f"{profile}.key"
-    write_key(path, identity)
-    return identity, path, True
 
 
 def _post(invite: InviteString, identity: Identity, name: str) -> dict[str, Any]:
