@@ -64,6 +64,7 @@ def join(
         if key_path.exists():
             raise JoinFailed(f"{key_path} exists; name a key with --key, or move it away")
     answer = _post(invite, identity, name)
+    home(env).mkdir(mode=0o700, parents=True, exist_ok=True)
     if key is None:
         try:
             write_key(key_path, identity)

@@ -209,3 +209,4 @@ def test_a_new_key_is_written_0600_after_the_join(
     assert report["profile"] == MESH_ID  # no slug in the invite: the mesh id names it
     key = Path(env["MESHPEER_HOME"]) / "keys" / f"{MESH_ID}.key"
     assert key.stat().st_mode & 0o777 == 0o600 and load_key(key).pubkey == report["pubkey"]
+    assert Path(env["MESHPEER_HOME"]).stat().st_mode & 0o777 == 0o700
