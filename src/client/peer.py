@@ -238,7 +238,8 @@ class Peer:
 
     def _fail_fast(self, exc: BaseException) -> None:
         """With `fail_fast`, and no hello accepted yet, a broker that is not there (or
-        a URL that is not its WebSocket) is reported at once, saying what to check."""
+        a URL that is not its WebSocket: a 4xx answer) is reported at once, saying what
+        to check. A 5xx (a proxy while the broker restarts) is retried as before."""
         if not self.config.fail_fast or self.hello_ok is not None:
             return
         url = self.config.url
@@ -247,7 +248,7 @@ class Peer:
                 f"{url} refused the connection: is `meshbroker serve` running there "
                 "(port BROKER_PORT, default 7900)?"
             ) from exc
-        if isinstance(exc, InvalidStatus):
+        if isinstance(exc, InvalidStatus) and exc.response.status_code < 500:
             raise NotConnected(
                 f"{url} answered HTTP {exc.response.status_code}, not a WebSocket: "
                 "the broker's path is /ws (ws://host:7900/ws)"
