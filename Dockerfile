@@ -52,7 +52,8 @@ WORKDIR /app
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    NODE_ENV=production
+    NODE_ENV=production \
+    BROKER_HOST=0.0.0.0
 
 # Last, so that a new commit changes only the final layers. Empty (not passed) means
 # "unknown" on /health; when passed it must be 4 to 64 hex digits, or the broker

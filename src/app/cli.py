@@ -12,15 +12,17 @@ from typing import Any
 
 import msgspec
 
+from adapters.invite_string import InviteString, check_url
 from adapters.postgres.migrate import MigrationError, migrate
 from app.config import ConfigError, Settings
 from app.container import Container
 from app.database import open_store
 from app.logs import configure_logging
 from app.server import resolve, serve
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidInput
+from domain.invites import check_uses, parse_expiry
 from domain.model import Member, Role
-from domain.usecases import admin
+from domain.usecases import admin, invites
 from domain.usecases.context import Context
 
 
@@ -49,7 +51,30 @@ def _parser() -> argparse.ArgumentParser:
     revoke = member_cmds.add_parser("revoke", help="revoke a member; closes its sockets")
     revoke.add_argument("--mesh", required=True, help="mesh id or slug")
     revoke.add_argument("--member", required=True, help="member id")
+    _invite_commands(commands)
     return parser
+
+
+def _invite_commands(commands: Any) -> None:
+    invite = commands.add_parser("invite", help="create, list and revoke invites")
+    invite_cmds = invite.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = invite_cmds.add_parser(
+        "create", help="create an invite; prints the `meshpeer join` line for the new member"
+    )
+    create.add_argument("--mesh", required=True, help="mesh id or slug")
+    create.add_argument("--uses", type=int, default=1, help="joins it admits (default 1)")
+    create.add_argument(
+        "--expires", default="24h", help="lifetime: 30m, 24h, 7d (default 24h, at most 30d)"
+    )
+    create.add_argument("--role", choices=[r.value for r in Role], default=Role.MEMBER.value)
+    create.add_argument(
+        "--url", help="the broker's WebSocket URL as members reach it [BROKER_PUBLIC_URL]"
+    )
+    listing = invite_cmds.add_parser("list", help="list a mesh's invites (never the token)")
+    listing.add_argument("--mesh", required=True, help="mesh id or slug")
+    revoke = invite_cmds.add_parser("revoke", help="revoke an invite")
+    revoke.add_argument("--mesh", required=True, help="mesh id or slug")
+    revoke.add_argument("--invite", required=True, help="invite id")
 
 
 def _iso(value: Any) -> str | None:
@@ -68,7 +93,7 @@ def _member(m: Member) -> dict[str, Any]:
     }
 
 
-async def _admin(args: argparse.Namespace, ctx: Context) -> Any:
+async def _admin(args: argparse.Namespace, settings: Settings, ctx: Context) -> Any:
     match (args.command, args.action):
         case ("mesh", "create"):
             mesh = await admin.create_mesh(ctx, args.name, args.slug)
@@ -97,7 +122,58 @@ async def _admin(args: argparse.Namespace, ctx: Context) -> Any:
         case ("member", "revoke"):
             member = await admin.revoke_member(ctx, args.mesh, args.member)
             return {"id": member.id, "revokedAt": _iso(member.revoked_at)}
+        case ("invite", _):
+            return await _invite(args, settings, ctx)
     raise AssertionError(args)
+
+
+async def _invite(args: argparse.Namespace, settings: Settings, ctx: Context) -> Any:
+    if args.action == "create":
+        url = _invite_url(args.url, settings)
+        mesh, issued = await invites.create_invite(
+            ctx, args.mesh, args.uses, args.expires, Role(args.role)
+        )
+        invite = issued.invite
+        string = InviteString(url, mesh.id, mesh.slug, issued.token).encode()
+        return {
+            "id": invite.id,
+            "meshId": mesh.id,
+            "token": issued.token,
+            "uses": invite.uses,
+            "expiresAt": _iso(invite.expires_at),
+            "invite": string,
+            "join": f"meshpeer join {string}",
+        }
+    if args.action == "list":
+        return [
+            {
+                "id": i.id,
+                "uses": i.uses,
+                "used": i.used,
+                "expiresAt": _iso(i.expires_at),
+                "revokedAt": _iso(i.revoked_at),
+            }
+            for i in await invites.list_invites(ctx, args.mesh)
+        ]
+    revoked = await invites.revoke_invite(ctx, args.mesh, args.invite)
+    return {"id": revoked.id, "revokedAt": _iso(revoked.revoked_at)}
+
+
+def _check_arguments(args: argparse.Namespace, settings: Settings) -> None:
+    """Arguments that can be judged without the database, judged before it is opened."""
+    if args.command == "invite" and args.action == "create":
+        parse_expiry(args.expires)
+        check_uses(args.uses)
+        _invite_url(args.url, settings)
+
+
+def _invite_url(flag: str | None, settings: Settings) -> str:
+    if flag is None:
+        return settings.invite_url()
+    try:
+        return check_url(flag)
+    except ValueError as exc:
+        raise InvalidInput(f"--url {exc}") from None
 
 
 async def _with_context(settings: Settings, work: Callable[[Context], Awaitable[Any]]) -> Any:
@@ -130,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             report = asyncio.run(_migrate(settings))
         else:
-            report = asyncio.run(_with_context(settings, lambda ctx: _admin(args, ctx)))
+            _check_arguments(args, settings)
+            report = asyncio.run(_with_context(settings, lambda ctx: _admin(args, settings, ctx)))
     except (DomainError, MigrationError, ValueError, OSError) as exc:
         print(f"meshbroker: {exc}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ Conventions (docs/adr/0007-configuration.md):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -63,13 +64,15 @@ class Settings:
     (`HOOK_AUTH` excepted: it follows `NODE_ENV` in `from_env`)."""
 
     database_url: str | None = None
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = 7900
     status_ttl_seconds: float = 60
     hook_fresh_window_seconds: float = 30
     max_connections_per_mesh: int = 100
     max_message_bytes: int = 65536
     hook_rate_limit_per_min: int = 30
+    join_rate_limit_per_min: int = 10
+    public_url: str | None = None
     node_env: NodeEnv = NodeEnv.DEVELOPMENT
     git_sha_env: str | None = None
     hello_auth: HelloAuth = HelloAuth.STRICT
@@ -97,13 +100,15 @@ class Settings:
         default_hook_auth = HookAuth.TOKEN if production else HookAuth.OPEN
         settings = cls(
             database_url=r.database_url("DATABASE_URL", required=production),
-            host=r.text("BROKER_HOST", "0.0.0.0"),
+            host=r.text("BROKER_HOST", ""),
             port=r.port("BROKER_PORT", 7900),
             status_ttl_seconds=r.seconds("STATUS_TTL_SECONDS", 60),
             hook_fresh_window_seconds=r.seconds("HOOK_FRESH_WINDOW_SECONDS", 30),
             max_connections_per_mesh=r.positive_int("MAX_CONNECTIONS_PER_MESH", 100),
             max_message_bytes=r.positive_int("MAX_MESSAGE_BYTES", 65536),
             hook_rate_limit_per_min=r.positive_int("HOOK_RATE_LIMIT_PER_MIN", 30),
+            join_rate_limit_per_min=r.positive_int("JOIN_RATE_LIMIT_PER_MIN", 10),
+            public_url=r.ws_url_or_none("BROKER_PUBLIC_URL"),
             node_env=node_env,
             git_sha_env=r.hex_or_none("GIT_SHA"),
             hello_auth=r.enum("HELLO_AUTH", HelloAuth, HelloAuth.STRICT),
@@ -124,6 +129,11 @@ class Settings:
         )
         if r.errors:
             raise ConfigError(r.errors)
+        if not settings.host:
+            # While hook reports are unauthenticated, the broker is not offered to the
+            # network unless BROKER_HOST says so.
+            loopback = settings.hook_auth is HookAuth.OPEN
+            settings = dataclasses.replace(settings, host="127.0.0.1" if loopback else "0.0.0.0")
         return settings
 
     # ------------------------------------------------------------ derived values
@@ -153,6 +163,7 @@ class Settings:
             max_connections_per_mesh=self.max_connections_per_mesh,
             max_message_bytes=self.max_message_bytes,
             hook_rate_per_min=self.hook_rate_limit_per_min,
+            join_rate_per_min=self.join_rate_limit_per_min,
             send_rate_per_min=self.send_rate_limit_per_min,
             send_burst=self.send_rate_burst,
             ack_timeout=timedelta(seconds=self.ack_timeout_seconds),
@@ -166,6 +177,11 @@ class Settings:
                 seconds=self.ws_ping_interval_seconds + self.ws_pong_timeout_seconds
             ),
         )
+
+    def invite_url(self) -> str:
+        """The broker's WebSocket URL as invites carry it: `BROKER_PUBLIC_URL`, else
+        this machine's loopback address and `BROKER_PORT`."""
+        return self.public_url or f"ws://127.0.0.1:{self.port or 7900}/ws"
 
     def summary(self) -> dict[str, Any]:
         """The settings as a dict safe to log: the database password is masked."""
@@ -284,6 +300,11 @@ class _Reader:
         value: str | None = self._parse(name, None, accepts, _hex)
         return value
 
+    def ws_url_or_none(self, name: str) -> str | None:
+        accepts = "a ws:// or wss:// URL with a host, e.g. wss://mesh.example.com/ws"
+        value: str | None = self._parse(name, None, accepts, _ws_url)
+        return value
+
     def database_url(self, name: str, *, required: bool) -> str | None:
         raw = self._raw(name)
         if raw is None:
@@ -330,6 +351,17 @@ def _flag(text: str) -> bool:
 
 def _one_of(text: str, options: tuple[str, ...]) -> str:
     if text not in options:
+        raise ValueError(text)
+    return text
+
+
+def _ws_url(text: str) -> str:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValueError(text) from exc
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ValueError(text)
     return text
 

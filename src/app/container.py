@@ -17,6 +17,7 @@ from adapters.postgres.database import Database
 from adapters.postgres.notifier import PostgresNotifier
 from adapters.postgres.stores import (
     PostgresDirectory,
+    PostgresInvites,
     PostgresMailbox,
     PostgresPendingSignals,
     PostgresPresenceStore,
@@ -26,6 +27,7 @@ from app.config import Settings
 from domain.policy import Policy
 from domain.ports import (
     Clock,
+    InviteStore,
     Mailbox,
     MemberDirectory,
     MeshAdmin,
@@ -54,6 +56,7 @@ def assemble(
     clock: Clock,
     directory: MemberDirectory,
     admin: MeshAdmin,
+    invites: InviteStore,
     presences: PresenceStore,
     mailbox: Mailbox,
     signals: PendingSignals,
@@ -69,6 +72,7 @@ def assemble(
         clock=clock,
         directory=directory,
         admin=admin,
+        invites=invites,
         presences=presences,
         mailbox=mailbox,
         signals=signals,
@@ -115,6 +119,7 @@ class Container(containers.DeclarativeContainer):
         clock,
         max_age=providers.Callable(lambda s: timedelta(seconds=s.member_cache_seconds), settings),
     )
+    invites = providers.Singleton(PostgresInvites, database)
     presences = providers.Singleton(PostgresPresenceStore, database)
     mailbox = providers.Singleton(PostgresMailbox, database)
     signals = providers.Singleton(PostgresPendingSignals, database)
@@ -125,6 +130,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         directory=directory,
         admin=stored_directory,
+        invites=invites,
         presences=presences,
         mailbox=mailbox,
         signals=signals,

@@ -120,6 +120,17 @@ def _message(record: logging.LogRecord) -> str:
         return f"{record.msg!s} {record.args!r}"
 
 
+class DemoteToDebug(logging.Filter):
+    """pgserver logs its routine steps (initdb, pg_ctl output) at INFO: for the broker
+    they are debug detail, shown only with LOG_LEVEL=debug. Its warnings stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
 def configure_logging(level: int | str = "info", stream: IO[str] | None = None) -> logging.Handler:
     """Send every log record (the broker's and its libraries') to `stream` (stderr by
     default) as JSON lines, at `level` and above. Calling it again replaces the level
@@ -137,4 +148,7 @@ def configure_logging(level: int | str = "info", stream: IO[str] | None = None) 
     handler.setFormatter(JsonFormatter())
     root.setLevel(levelno)
     logging.getLogger(ROOT).setLevel(logging.NOTSET)
+    pgserver = logging.getLogger("pgserver")
+    if not any(isinstance(f, DemoteToDebug) for f in pgserver.filters):
+        pgserver.addFilter(DemoteToDebug())
     return handler

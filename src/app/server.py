@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -80,19 +82,44 @@ async def resolve(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
+class CannotListen(OSError):
+    """The port is taken (or not ours to take): one line that says what to change."""
+
+
+def bind(settings: Settings) -> socket.socket:
+    """The listening socket, bound before anything else starts, so that a taken port
+    stops `serve` at once with a line naming BROKER_PORT (not uvicorn's traceback)."""
+    host, port = settings.host, settings.port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise CannotListen(
+            f"cannot listen on {host}:{port} ({reason}): another process holds "
+            "it? set BROKER_PORT to a free port (or BROKER_HOST to another address)"
+        ) from None
+
+
 async def serve(settings: Settings) -> int:
     started = time.monotonic()
-    async with open_store(settings, migrate_first=not settings.skip_migrate) as dsn:
-        container = Container(settings=settings, dsn=dsn)
-        await resolve(container.init_resources())
-        try:
-            return await _serve(settings, container, started)
-        finally:
-            await resolve(container.shutdown_resources())
-            log.info("shutdown complete")
+    listener = bind(settings)
+    try:
+        async with open_store(settings, migrate_first=not settings.skip_migrate) as dsn:
+            container = Container(settings=settings, dsn=dsn)
+            await resolve(container.init_resources())
+            try:
+                return await _serve(settings, container, started, listener)
+            finally:
+                await resolve(container.shutdown_resources())
+                log.info("shutdown complete")
+    finally:
+        listener.close()
 
 
-async def _serve(settings: Settings, container: Container, started: float) -> int:
+async def _serve(
+    settings: Settings, container: Container, started: float, listener: socket.socket
+) -> int:
     ctx = await resolve(container.context())
     database = await resolve(container.database())
     metrics = container.metrics()
@@ -152,7 +179,7 @@ async def _serve(settings: Settings, container: Container, started: float) -> in
     server = BrokerServer(config, stop)
     await monitor.check()
     background.start()
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
     ready = asyncio.create_task(server.ready.wait())
     await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
     ready.cancel()

@@ -14,17 +14,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
+from client.profiles import IDENTITY_ENV, ProfileError, resolve_identity
 from client.urls import DEFAULT_URL, check_ws_url
 
 PRIORITIES = ("now", "next", "low")
 STATUSES = ("idle", "working", "dnd")
-IDENTITY_ENV = {
-    "url": "MESHPEER_URL",
-    "mesh": "MESHPEER_MESH",
-    "member": "MESHPEER_MEMBER",
-    "key": "MESHPEER_KEY",
-    "session": "MESHPEER_SESSION",
-}
 
 
 class UsageError(Exception):
@@ -80,12 +74,17 @@ def _text(value: str) -> str:
 
 def _identity_flags() -> Parser:
     flags = Parser(add_help=False)
-    group = flags.add_argument_group("identity (flag, else environment variable)")
+    group = flags.add_argument_group(
+        "identity (flag, else environment variable, else --profile, else the default profile)"
+    )
     group.add_argument("--url", help=f"broker WebSocket URL [MESHPEER_URL, default {DEFAULT_URL}]")
-    group.add_argument("--mesh", help="mesh id [MESHPEER_MESH]")
+    group.add_argument("--mesh", help="mesh id, or the slug of a profile's mesh [MESHPEER_MESH]")
     group.add_argument("--member", help="member id [MESHPEER_MEMBER]")
     group.add_argument("--key", help="key file from `meshpeer keygen` [MESHPEER_KEY]")
     group.add_argument("--session", help="session id [MESHPEER_SESSION, default random]")
+    group.add_argument(
+        "--profile", help="profile from `meshpeer join` [MESHPEER_PROFILE, default: the first]"
+    )
     return flags
 
 
@@ -115,10 +114,25 @@ def _parser() -> Parser:
         parents=identity,
         help="set a manual status",
         description="Set a session's manual status. Without --session/MESHPEER_SESSION, the "
-        "session `meshpeer listen` keeps connected in this directory, if any.",
+        "session `meshpeer listen` keeps connected in this directory (exit 1 if none runs).",
     )
     status.add_argument("status", choices=STATUSES)
     commands.add_parser("peers", parents=identity, help="list the mesh's live sessions")
+    join = commands.add_parser(
+        "join",
+        help="join a mesh with an invite; writes a profile (the first becomes the default)",
+        description="Join the mesh an invite (from `meshbroker invite create`) names: make a "
+        "key (unless --key names one), prove it to the broker, and write a profile to "
+        "$MESHPEER_HOME/profiles/ that every later command uses with no variables set.",
+    )
+    join.add_argument("invite", help="the invite string, mbi1....")
+    join.add_argument("--name", type=_text, help="your display name [default: your login]")
+    join.add_argument("--key", help="an existing key file to join with [default: a new one]")
+    commands.add_parser(
+        "whoami",
+        parents=identity,
+        help="print the resolved identity (never the key's content)",
+    )
     commands.add_parser(
         "hook",
         help="report a Claude Code hook event (JSON on stdin); always exits 0",
@@ -130,11 +144,14 @@ def _parser() -> Parser:
 
 
 def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str | None]:
-    """The identity settings from flags, else the environment; UsageError if missing."""
-    values: dict[str, str | None] = {
-        name: getattr(args, name, None) or env.get(variable) or None
-        for name, variable in IDENTITY_ENV.items()
-    }
+    """The identity settings (client.profiles.resolve_identity); UsageError if missing."""
+    flags = {name: getattr(args, name, None) for name in IDENTITY_ENV}
+    try:
+        resolved = resolve_identity(flags, env, getattr(args, "profile", None))
+    except ProfileError as exc:
+        raise UsageError(exc.argument, str(exc)) from None
+    values = dict(resolved.values)
+    values["profile"] = resolved.profile
     values["url"] = url = values["url"] or DEFAULT_URL
     try:
         check_ws_url(url)
@@ -142,7 +159,10 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str |
         raise UsageError("--url", str(exc)) from None
     for name in ("mesh", "member", "key"):
         if not values[name]:
-            raise UsageError(f"--{name}", f"required (or set {IDENTITY_ENV[name]})")
+            raise UsageError(
+                f"--{name}",
+                f"required (or set {IDENTITY_ENV[name]}); or join a mesh: `meshpeer join INVITE`",
+            )
     return values
 
 
@@ -160,12 +180,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "keygen":
             return _keygen(args.out)
+        if args.command == "join":
+            from client import join
+
+            return join.run(args.invite, args.name, args.key, os.environ)
+        if args.command == "whoami":
+            return _whoami(args)
         from client import commands
 
         return commands.run(args, resolve(args, os.environ))
     except UsageError as exc:
         print(f"meshpeer {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _whoami(args: argparse.Namespace) -> int:
+    flags = {name: getattr(args, name, None) for name in IDENTITY_ENV}
+    try:
+        resolved = resolve_identity(flags, os.environ, args.profile)
+    except ProfileError as exc:
+        raise UsageError(exc.argument, str(exc)) from None
+    values = resolved.values
+    report: dict[str, Any] = {
+        "url": values["url"] or DEFAULT_URL,
+        "meshId": values["mesh"],
+        "memberId": values["member"],
+        "key": values["key"],
+        "pubkey": None,
+        "profile": resolved.profile,
+        "from": resolved.source,
+    }
+    if values["key"]:
+        from pathlib import Path
+
+        from client.identity import KeyFileError, load_key
+
+        try:
+            report["pubkey"] = load_key(Path(values["key"])).pubkey
+        except KeyFileError as exc:
+            raise UsageError("--key", str(exc)) from None
+    print_json(report)
+    missing = [f"--{name}" for name in ("mesh", "member", "key") if not values[name]]
+    if missing:
+        print(
+            f"meshpeer whoami: no {', '.join(missing)}: join a mesh (`meshpeer join INVITE`) "
+            "or set MESHPEER_MESH, MESHPEER_MEMBER and MESHPEER_KEY",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def _keygen(out: str) -> int:

@@ -16,9 +16,10 @@ import msgspec
 
 from adapters import wire
 from client.cli import UsageError, print_json
-from client.errors import MeshpeerError
+from client.errors import Fatal, MeshpeerError
 from client.identity import KeyFileError, load_key
 from client.peer import Peer, PeerConfig
+from client.profiles import identity_hint
 from client.sessions import find_session, remove_session, write_session
 
 log = logging.getLogger("meshpeer")
@@ -27,9 +28,17 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 def run(args: argparse.Namespace, settings: dict[str, str | None]) -> int:
     _configure_logging(args.command)
-    config = _config(args, settings)
+    try:
+        config = _config(args, settings)
+    except NoSession as exc:
+        print(f"meshpeer {args.command}: {exc}", file=sys.stderr)
+        return 1
     try:
         return asyncio.run(_main(args, config))
+    except Fatal as exc:
+        hint = identity_hint(settings) if "unauthorized" in str(exc) else None
+        print(f"meshpeer {args.command}: {exc}{f' ({hint})' if hint else ''}", file=sys.stderr)
+        return 1
     except MeshpeerError as exc:
         print(f"meshpeer {args.command}: {exc}", file=sys.stderr)
         return 1
@@ -54,6 +63,11 @@ def _config(args: argparse.Namespace, settings: dict[str, str | None]) -> PeerCo
     session = settings["session"]
     if session is None and args.command == "status":
         session = _listening_session(mesh, member)
+        if session is None:
+            raise NoSession(
+                f"no `meshpeer listen` session of this mesh and member runs in {os.getcwd()}: "
+                "start one here, or name a session with --session"
+            )
     return PeerConfig(
         url=url,
         mesh_id=mesh,
@@ -62,6 +76,7 @@ def _config(args: argparse.Namespace, settings: dict[str, str | None]) -> PeerCo
         session_id=session or f"meshpeer-{secrets.token_hex(8)}",
         cwd=os.getcwd(),
         pid=os.getppid(),
+        fail_fast=args.command != "listen",
     )
 
 
@@ -70,8 +85,11 @@ def _listening_session(mesh: str, member: str) -> str | None:
     record = find_session(None, os.getcwd())
     if record and record.get("meshId") == mesh and record.get("memberId") == member:
         return str(record["sessionId"])
-    log.warning("no listening session in this directory: the status applies to a new session")
     return None
+
+
+class NoSession(Exception):
+    """`meshpeer status` with no session to apply it to."""
 
 
 async def _main(args: argparse.Namespace, config: PeerConfig) -> int:

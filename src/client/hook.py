@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
+from client.profiles import ProfileError, resolve_identity
 from client.sessions import find_session
 from client.urls import DEFAULT_URL, http_base
 
@@ -51,7 +52,7 @@ def build_request(
     claude_session = _text(event.get("session_id"))
     record = find_session(env.get("MESHPEER_SESSION") or claude_session, cwd, env)
     url = _text(record.get("url")) if record else None
-    url = url or env.get("MESHPEER_URL") or DEFAULT_URL
+    url = url or _identity_url(env) or DEFAULT_URL
     body: dict[str, Any] = {"cwd": cwd, "pid": ppid, "status": status}
     session_id = _text(record.get("sessionId")) if record else claude_session
     if session_id:
@@ -66,6 +67,14 @@ def build_request(
         headers=headers,
         method="POST",
     )
+
+
+def _identity_url(env: Mapping[str, str]) -> str | None:
+    """MESHPEER_URL, else the profile's URL (MESHPEER_PROFILE, else the default)."""
+    try:
+        return resolve_identity({}, env).values["url"]
+    except ProfileError:
+        return env.get("MESHPEER_URL")
 
 
 def run(stdin: BinaryIO, env: Mapping[str, str], ppid: int) -> int:

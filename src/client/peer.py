@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from adapters import wire
 from client import crypto, frames
@@ -225,6 +225,7 @@ class Peer:
                 raise
             except _RETRYABLE as exc:
                 self._last_error = exc
+                self._fail_fast(exc)
                 delay = self._delay_after(exc)
             finally:
                 self._lost()
@@ -234,6 +235,24 @@ class Peer:
                 delay = self._backoff.next_delay()
             log.info("reconnecting in %.2f s (%s)", delay, frames.describe(self._last_error))
             await asyncio.sleep(delay)
+
+    def _fail_fast(self, exc: BaseException) -> None:
+        """With `fail_fast`, and no hello accepted yet, a broker that is not there (or
+        a URL that is not its WebSocket: a 4xx answer) is reported at once, saying what
+        to check. A 5xx (a proxy while the broker restarts) is retried as before."""
+        if not self.config.fail_fast or self.hello_ok is not None:
+            return
+        url = self.config.url
+        if isinstance(exc, ConnectionRefusedError):
+            raise NotConnected(
+                f"{url} refused the connection: is `meshbroker serve` running there "
+                "(port BROKER_PORT, default 7900)?"
+            ) from exc
+        if isinstance(exc, InvalidStatus) and exc.response.status_code < 500:
+            raise NotConnected(
+                f"{url} answered HTTP {exc.response.status_code}, not a WebSocket: "
+                "the broker's path is /ws (ws://host:7900/ws)"
+            ) from exc
 
     def _delay_after(self, exc: BaseException) -> float:
         delay = self._backoff.next_delay()

@@ -18,6 +18,9 @@ def check_ws_url(url: str) -> str:
         raise ValueError(f"not a URL: {url!r}") from exc
     if parts.scheme not in _HTTP or not parts.hostname:
         raise ValueError(f"must be a ws:// or wss:// URL with a host, got {url!r}")
+    if not parts.path.rstrip("/").endswith("/ws"):
+        fixed = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/ws"))
+        raise ValueError(f"the broker's WebSocket path is /ws: use {fixed}, not {url!r}")
     return url
 
 

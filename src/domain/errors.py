@@ -41,3 +41,8 @@ class Conflict(DomainError):
 
 class InvalidInput(DomainError):
     """An argument that breaks a rule of the domain (names the argument)."""
+
+
+class InvalidInvite(DomainError):
+    """A join whose token is unknown, expired, used up or revoked: one error for all
+    four, so that a token cannot be probed."""

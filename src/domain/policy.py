@@ -22,6 +22,7 @@ class Policy:
     max_connections_per_mesh: int = 100
     max_message_bytes: int = 65536
     hook_rate_per_min: int = 30
+    join_rate_per_min: int = 10
     send_rate_per_min: int = 1200
     send_burst: int = 200
     ack_timeout: timedelta = timedelta(seconds=30)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from domain.invites import Invite
 from domain.model import (
     HookSignal,
     Member,
@@ -52,6 +53,35 @@ class MeshAdmin(Protocol):
 
     async def revoke_member(self, mesh_id: str, member_id: str, now: datetime) -> Member:
         """Raise NotFound for an unknown member; revoking twice keeps the first time."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Joiner:
+    """A new member as a join names it; its mesh and role come from the invite."""
+
+    member_id: str
+    pubkey: str
+    display_name: str
+
+
+class InviteStore(Protocol):
+    async def create_invite(self, invite: Invite) -> Invite: ...
+
+    async def invites(self, mesh_id: str) -> list[Invite]:
+        """The mesh's invites, oldest first, revoked and used-up ones included."""
+        ...
+
+    async def revoke_invite(self, mesh_id: str, invite_id: str, now: datetime) -> Invite:
+        """Raise NotFound for an unknown invite; revoking twice keeps the first time."""
+        ...
+
+    async def redeem(self, token_hash: str, joiner: Joiner, now: datetime) -> tuple[Invite, Member]:
+        """Atomically: take the invite with this token hash if it is `usable` at `now`,
+        add the joiner to its mesh with its role, and count one use. Of joins racing
+        for the last use exactly one succeeds. Raise InvalidInvite when no usable
+        invite has this hash, Conflict when the mesh already has this pubkey (then no
+        use is counted). Returns the invite as counted and the new member."""
         ...
 
 
@@ -273,6 +303,10 @@ class Metrics(Protocol):
     def ttl_sweep(self, flipped: bool) -> None: ...
     def hook_request(self) -> None: ...
     def hook_rate_limited(self) -> None: ...
+    def join_attempt(self, result: str) -> None:
+        """One `POST /join`: joined, invalid, conflict or rate_limited."""
+        ...
+
     def queue_depth(self, depth: int) -> None: ...
     def sessions(self, by_status: Mapping[Status, int]) -> None:
         """This instance's open sessions by status (every status, zeros included)."""

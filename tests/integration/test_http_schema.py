@@ -54,6 +54,7 @@ ENV = {
 # What protocol.md says each route answers while the database is up.
 ALLOWED = {
     ("POST", "/hook/set-status"): {200, 400, 401, 413, 429},
+    ("POST", "/join"): {201, 400, 401, 409, 413, 429},
     ("GET", "/health"): {200},
     ("GET", "/metrics"): {200},
 }

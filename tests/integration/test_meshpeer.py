@@ -468,6 +468,202 @@ def test_hook_always_exits_0_within_2_seconds() -> None:
         hanging.close()
 
 
+# ---------------------------------------------------------------- joining by invite
+
+
+def no_identity_env(home: Path) -> dict[str, str]:
+    """A fresh user's environment: a HOME of its own and no MESHPEER_* variable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MESHPEER_")}
+    return {**env, "HOME": str(home), "PATH": f"{BIN}:{os.environ['PATH']}"}
+
+
+def invite_for(broker: BrokerProcess, mesh_id: str, *args: str) -> dict[str, Any]:
+    """`meshbroker invite create`, with the broker's URL from BROKER_PUBLIC_URL."""
+    done = subprocess.run(
+        command(["meshbroker", "invite", "create", "--mesh", mesh_id, *args]),
+        env={**broker.env, "BROKER_PUBLIC_URL": broker.url},
+        capture_output=True,
+        text=True,
+        timeout=2 * WAIT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    created: dict[str, Any] = json.loads(done.stdout)
+    return created
+
+
+def meshpeer(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command(["meshpeer", *args]),
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+
+
+def test_a_new_member_joins_by_invite_and_messages_with_no_variables_set(
+    broker: BrokerProcess, mesh: Mesh, tmp_path: Path, listeners: list[Listener]
+) -> None:
+    invite = invite_for(broker, mesh.id)
+    home = tmp_path / "carol"
+    (home / "project").mkdir(parents=True)
+    env = no_identity_env(home)
+
+    joined = meshpeer(env, home / "project", "join", invite["invite"], "--name", "carol")
+
+    assert joined.returncode == 0, joined.stderr
+    report = json.loads(joined.stdout)
+    assert set(report) == {"meshId", "memberId", "pubkey", "profile"}
+    assert report["meshId"] == mesh.id
+    profile_file = home / ".meshpeer" / "profiles" / f"{report['profile']}.json"
+    key_file = home / ".meshpeer" / "keys" / f"{report['profile']}.key"
+    for path in (profile_file, key_file):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    profile = json.loads(profile_file.read_text())
+    assert (profile["url"], profile["meshId"], profile["memberId"]) == (
+        broker.url,
+        mesh.id,
+        report["memberId"],
+    )
+    assert profile["name"] == "carol" and profile["key"] == str(key_file)
+    config = json.loads((home / ".meshpeer" / "config.json").read_text())
+    assert config == {"profile": report["profile"]}
+
+    whoami = meshpeer(env, home / "project", "whoami")
+    assert whoami.returncode == 0, whoami.stderr
+    me = json.loads(whoami.stdout)
+    assert (me["meshId"], me["memberId"], me["pubkey"]) == (
+        mesh.id,
+        report["memberId"],
+        report["pubkey"],
+    )
+    assert me["profile"] == report["profile"] and key_file.read_text().strip() not in whoami.stdout
+
+    proc = subprocess.Popen(
+        command(["meshpeer", "listen", "--count", "1", "--timeout", str(WAIT)]),
+        env=env,
+        cwd=home / "project",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    listener = Listener(proc, "carol")
+    listeners.append(listener)
+    ack = mesh.alice.send(broker, report["pubkey"], "welcome, carol")
+    received = listener.message()
+    assert (received["messageId"], received["text"]) == (ack["messageId"], "welcome, carol")
+    assert listener.proc.wait(WAIT) == 0, listener.log
+
+    sent = meshpeer(env, home / "project", "send", "--to", mesh.alice.pubkey, "thanks, alice")
+    assert sent.returncode == 0, sent.stderr
+    alice = mesh.alice.listen(broker, "alice-reads", "--count", "1", "--timeout", str(WAIT))
+    listeners.append(alice)
+    assert alice.message()["text"] == "thanks, alice"
+    assert alice.proc.wait(WAIT) == 0, alice.log
+
+
+def test_a_refused_invite_is_one_line_exit_1_and_writes_nothing(
+    broker: BrokerProcess, mesh: Mesh, tmp_path: Path
+) -> None:
+    invite = invite_for(broker, mesh.id)
+    first = no_identity_env(tmp_path / "first")
+    (tmp_path / "first").mkdir()
+    assert meshpeer(first, tmp_path, "join", invite["invite"], "--name", "first").returncode == 0
+    late_home = tmp_path / "late"
+    late_home.mkdir()
+
+    done = meshpeer(no_identity_env(late_home), tmp_path, "join", invite["invite"])
+
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "refused the invite" in done.stderr, done.stderr
+    assert list(late_home.iterdir()) == []  # no ~/.meshpeer, no key, no profile
+
+
+def test_an_invite_for_a_broker_that_is_not_there_writes_nothing(tmp_path: Path) -> None:
+    from adapters.invite_string import InviteString
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    url = f"ws://127.0.0.1:{closed.getsockname()[1]}/ws"
+    closed.close()
+    invite = InviteString(url, "m", "demo", "t" * 43).encode()
+
+    done = meshpeer(no_identity_env(tmp_path), tmp_path, "join", invite)
+
+    assert done.returncode == 1 and "is `meshbroker serve` running" in done.stderr
+    assert done.stderr.count("\n") == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_a_mesh_slug_works_through_a_profile_and_is_named_without_one(
+    broker: BrokerProcess, mesh: Mesh, tmp_path: Path
+) -> None:
+    invite = invite_for(broker, mesh.id)
+    slug = json.loads(
+        base64.urlsafe_b64decode(invite["invite"][5:] + "=" * (-len(invite["invite"][5:]) % 4))
+    )["mesh"]
+    home = tmp_path / "dana"
+    home.mkdir()
+    env = no_identity_env(home)
+    assert meshpeer(env, home, "join", invite["invite"], "--name", "dana").returncode == 0
+
+    with_profile = meshpeer(env, home, "peers", "--mesh", slug)
+    without = mesh.alice.run(broker, "peers", MESHPEER_MESH=slug)
+    a_pubkey = mesh.alice.run(broker, "peers", MESHPEER_MEMBER=mesh.alice.pubkey)
+
+    assert with_profile.returncode == 0, with_profile.stderr
+    assert without.returncode == 1 and "looks like a mesh slug" in without.stderr
+    assert without.stderr.count("\n") == 1
+    assert a_pubkey.returncode == 1 and "looks like a pubkey" in a_pubkey.stderr
+
+
+def test_a_broker_that_is_not_there_or_a_wrong_path_fails_at_once(
+    broker: BrokerProcess, mesh: Mesh
+) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refused = f"ws://127.0.0.1:{closed.getsockname()[1]}/ws"
+    closed.close()
+    cases = {
+        refused: "is `meshbroker serve` running",
+        f"ws://127.0.0.1:{broker.port}/nope/ws": "the broker's path is /ws",
+        f"ws://127.0.0.1:{broker.port}": "the broker's WebSocket path is /ws",
+    }
+    for url, says in cases.items():
+        started = time.monotonic()
+        done = mesh.alice.run(broker, "peers", MESHPEER_URL=url)
+        assert time.monotonic() - started < 5, url  # no 10 s of retries
+        assert done.returncode in (1, 2) and says in done.stderr, (url, done.stderr)
+        assert done.stderr.count("\n") == 1, done.stderr
+
+
+def test_status_where_no_session_runs_exits_1_and_says_so(
+    broker: BrokerProcess, mesh: Mesh
+) -> None:
+    done = mesh.bob.run(broker, "status", "dnd")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "no `meshpeer listen` session" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_serve_on_a_taken_port_is_one_line_naming_broker_port(database_url: str) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        process = BrokerProcess(database_url, BROKER_PORT=str(taken.getsockname()[1]))
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "serve"],
+            env=process.env,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+    finally:
+        taken.close()
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and "BROKER_PORT" in done.stderr, done.stderr
+
+
 # ---------------------------------------------------------------- the docs
 
 

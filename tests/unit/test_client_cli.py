@@ -27,7 +27,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in cli.IDENTITY_ENV.values():
+    for name in [*cli.IDENTITY_ENV.values(), "MESHPEER_PROFILE"]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MESHPEER_HOME", str(tmp_path / "home"))
 
@@ -74,6 +74,10 @@ def test_bad_arguments_exit_2_with_one_line_naming_them(
             "argument --url: must be a ws://",
         ),
         (["peers", *IDENTITY, "--key", "k", "--url", "ws://h:99999/ws"], "argument --url"),
+        (
+            ["peers", *IDENTITY, "--key", "k", "--url", "ws://h:7900"],
+            "argument --url: the broker's WebSocket path is /ws: use ws://h:7900/ws",
+        ),
         (
             ["peers", *IDENTITY, "--key", "/nonexistent/k"],
             "argument --key: /nonexistent/k does not exist",
@@ -122,7 +126,8 @@ def test_keygen_prints_the_pubkey_and_refuses_to_overwrite(
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["keygen"], ["send"], ["listen"], ["status"], ["peers"], ["hook"]]
+    "command",
+    [[], ["keygen"], ["send"], ["listen"], ["status"], ["peers"], ["hook"], ["join"], ["whoami"]],
 )
 def test_help_everywhere_on_stdout(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run([*command, "--help"], capsys)

@@ -82,6 +82,22 @@ def test_without_a_session_on_file_it_posts_unauthenticated_to_meshpeer_url(tmp_
     assert body == {"cwd": "/elsewhere", "pid": 7, "status": "idle", "session_id": "claude-9"}
 
 
+def test_without_a_session_or_variable_it_posts_to_the_profiles_broker(tmp_path: Path) -> None:
+    from client.profiles import write_profile
+
+    env = {"MESHPEER_HOME": str(tmp_path)}
+    write_profile("demo", {"url": "wss://mesh.example.com/ws", "meshId": "m"}, env)
+    event = {"hook_event_name": "Stop", "cwd": "/elsewhere"}
+
+    request = hook.build_request(event, env, ppid=7)
+    with_variable = hook.build_request(event, {**env, "MESHPEER_URL": "ws://h:9/ws"}, ppid=7)
+    missing = hook.build_request(event, {**env, "MESHPEER_PROFILE": "nope"}, ppid=7)
+
+    assert request is not None and request.full_url == "https://mesh.example.com/hook/set-status"
+    assert with_variable is not None and with_variable.full_url == "http://h:9/hook/set-status"
+    assert missing is not None and missing.full_url == "http://127.0.0.1:7900/hook/set-status"
+
+
 def test_an_unmapped_event_posts_nothing(tmp_path: Path) -> None:
     env = {"MESHPEER_HOME": str(tmp_path)}
     assert hook.build_request({"hook_event_name": "Notification"}, env, 1) is None

@@ -179,7 +179,7 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> FakeBroker:
     return fake
 
 
-def bob(connect_timeout: float = 2.0) -> Peer:
+def bob(connect_timeout: float = 2.0, *, fail_fast: bool = False) -> Peer:
     config = PeerConfig(
         url="ws://fake/ws",
         mesh_id="mesh-1",
@@ -190,6 +190,7 @@ def bob(connect_timeout: float = 2.0) -> Peer:
         pid=os.getpid(),
         connect_timeout=connect_timeout,
         request_timeout=2.0,
+        fail_fast=fail_fast,
     )
     return Peer(config, backoff=Backoff(base=0.001, cap=0.005))
 
@@ -332,6 +333,26 @@ async def test_start_gives_up_after_the_connect_timeout(broker: FakeBroker) -> N
     broker.refuse_connections = 10**6
     with pytest.raises(NotConnected, match="ConnectionRefusedError"):
         await bob(connect_timeout=0.2).start()
+
+
+async def test_with_fail_fast_a_refused_first_connection_is_reported_at_once(
+    broker: FakeBroker,
+) -> None:
+    broker.refuse_connections = 10**6
+
+    with pytest.raises(NotConnected, match=r"refused the connection: is `meshbroker serve`"):
+        await bob(connect_timeout=60, fail_fast=True).start()
+
+    assert len(broker.sockets) == 0
+
+
+async def test_with_fail_fast_a_refusal_after_the_first_hello_is_retried(
+    broker: FakeBroker,
+) -> None:
+    async with bob(fail_fast=True) as client:
+        broker.refuse_connections = 2
+        broker.socket.drop(1011, "internal")
+        await eventually(lambda: len(broker.sockets) == 2 and client.connected)
 
 
 async def test_a_bad_target_is_refused_before_anything_is_sent(broker: FakeBroker) -> None:

@@ -18,7 +18,16 @@ from domain.policy import HookAuth, Policy
 # (variable, attribute, default, a good raw value, what it parses to, bad raw values)
 VARIABLES: list[tuple[str, str, Any, str, Any, list[str]]] = [
     ("BROKER_PORT", "port", 7900, "8080", 8080, ["abc", "-1", "65536", "80.5", "1e3"]),
-    ("BROKER_HOST", "host", "0.0.0.0", "127.0.0.1", "127.0.0.1", []),
+    ("BROKER_HOST", "host", "127.0.0.1", "0.0.0.0", "0.0.0.0", []),
+    ("JOIN_RATE_LIMIT_PER_MIN", "join_rate_limit_per_min", 10, "60", 60, ["0", "many"]),
+    (
+        "BROKER_PUBLIC_URL",
+        "public_url",
+        None,
+        "wss://mesh.example.com/ws",
+        "wss://mesh.example.com/ws",
+        ["http://x/ws", "mesh.example.com", "ws://:1/ws"],
+    ),
     ("STATUS_TTL_SECONDS", "status_ttl_seconds", 60, "120", 120, ["0", "-5", "abc", "nan"]),
     ("HOOK_FRESH_WINDOW_SECONDS", "hook_fresh_window_seconds", 30, "2.5", 2.5, ["0", "x"]),
     ("MAX_CONNECTIONS_PER_MESH", "max_connections_per_mesh", 100, "5", 5, ["0", "1.5", "ten"]),
@@ -278,3 +287,25 @@ def test_git_sha_is_unknown_when_git_times_out(monkeypatch: pytest.MonkeyPatch) 
 def test_from_env_reads_only_the_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BROKER_PORT", "not-a-port")
     assert Settings.from_env({}).port == 7900
+
+
+@pytest.mark.parametrize(
+    ("env", "host"),
+    [
+        ({}, "127.0.0.1"),
+        ({"HOOK_AUTH": "open"}, "127.0.0.1"),
+        ({"HOOK_AUTH": "token"}, "0.0.0.0"),
+        ({"NODE_ENV": "production", "DATABASE_URL": "postgresql://db/x"}, "0.0.0.0"),
+        ({"HOOK_AUTH": "open", "BROKER_HOST": "0.0.0.0"}, "0.0.0.0"),
+    ],
+)
+def test_the_broker_listens_on_loopback_while_hooks_are_unauthenticated(
+    env: dict[str, str], host: str
+) -> None:
+    assert Settings.from_env(env).host == host
+
+
+def test_invites_carry_the_public_url_else_this_machines_port() -> None:
+    assert Settings.from_env({"BROKER_PORT": "7911"}).invite_url() == "ws://127.0.0.1:7911/ws"
+    public = {"BROKER_PUBLIC_URL": "wss://mesh.example.com/ws"}
+    assert Settings.from_env(public).invite_url() == "wss://mesh.example.com/ws"

@@ -209,3 +209,17 @@ def test_configure_logging_is_idempotent(clean_root: logging.Logger) -> None:
     (line,) = lines(second)
     assert list(line) == ["ts", "level", "component", "msg", "signal"]
     assert line["component"] == "server"
+
+
+@pytest.mark.parametrize(("level", "shown"), [("info", False), ("debug", True)])
+def test_pgservers_routine_lines_are_debug_detail(level: str, shown: bool) -> None:
+    stream = io.StringIO()
+    root_level = logging.getLogger().level
+    try:
+        configure_logging(level, stream)
+        logging.getLogger("pgserver").info("running initdb")
+        logging.getLogger("pgserver").warning("pg_ctl: something is wrong")
+    finally:
+        configure_logging(logging.getLevelName(root_level).lower() if root_level else "info")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [entry["level"] for entry in lines] == (["debug", "warning"] if shown else ["warning"])

@@ -474,6 +474,7 @@ async def test_an_admin_process_that_never_listens_never_caches() -> None:
         clock=clock,
         directory=cache,
         admin=store,
+        invites=None,  # type: ignore[arg-type]
         presences=None,  # type: ignore[arg-type]
         mailbox=None,  # type: ignore[arg-type]
         signals=None,  # type: ignore[arg-type]

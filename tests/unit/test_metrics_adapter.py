@@ -43,6 +43,10 @@ LABELLED = (
     + [("broker_messages_routed_total", "priority", p) for p in ("now", "next", "low")]
     + [("broker_ttl_sweeps_total", "flipped", f) for f in ("true", "false")]
     + [("broker_sessions", "status", s) for s in ("idle", "working", "waiting", "dnd")]
+    + [
+        ("broker_joins_total", "result", r)
+        for r in ("joined", "invalid", "conflict", "rate_limited")
+    ]
 )
 
 
@@ -69,7 +73,11 @@ def value(metrics: OtelMetrics, name: str, **labels: str) -> float:
 def test_every_contract_series_is_there_from_the_start(metrics: OtelMetrics) -> None:
     names = {name for name, _ in samples(metrics)}
     assert set(CONTRACT_SERIES) <= names
-    assert names == set(CONTRACT_SERIES) | {"broker_messages_pushed_total", "broker_sessions"}
+    assert names == set(CONTRACT_SERIES) | {
+        "broker_messages_pushed_total",
+        "broker_sessions",
+        "broker_joins_total",
+    }
 
 
 @pytest.mark.parametrize(("name", "label", "label_value"), LABELLED, ids=lambda x: str(x))
@@ -193,3 +201,13 @@ def test_sessions_by_status_follow_the_last_report(metrics: OtelMetrics) -> None
         "waiting": 1,
         "dnd": 1,
     }
+
+
+def test_joins_are_counted_by_result(metrics: OtelMetrics) -> None:
+    metrics.join_attempt("joined")
+    metrics.join_attempt("joined")
+    metrics.join_attempt("invalid")
+
+    assert value(metrics, "broker_joins_total", result="joined") == 2
+    assert value(metrics, "broker_joins_total", result="invalid") == 1
+    assert value(metrics, "broker_joins_total", result="conflict") == 0

@@ -21,6 +21,7 @@ from litestar.openapi.spec import (
 from adapters import wire
 from adapters.http.errors import HOOK_ERRORS
 from adapters.http.gateway import Gateway
+from adapters.http.join import join_mesh
 from adapters.http.ws import serve_socket
 from domain.errors import DomainError
 from domain.model import Status
@@ -137,7 +138,7 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 def create_app(gateway: Gateway, debug: bool = False) -> Litestar:
     app = Litestar(
-        route_handlers=[peer_socket, hook, health, metrics],
+        route_handlers=[peer_socket, hook, join_mesh, health, metrics],
         request_max_body_size=gateway.ctx.policy.max_message_bytes,
         exception_handlers={HTTPException: _http_error},
         debug=debug,

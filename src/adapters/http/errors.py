@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from domain.errors import (
     CapacityExceeded,
+    Conflict,
     DomainError,
     InvalidInput,
+    InvalidInvite,
     RateLimited,
     StoreUnavailable,
     Unauthorized,
@@ -25,6 +27,15 @@ HOOK_ERRORS: dict[type[DomainError], tuple[int, str]] = {
     RateLimited: (429, "rate limited"),
     StoreUnavailable: (503, "unavailable"),
     InvalidInput: (400, "invalid input"),
+}
+
+# error -> (HTTP status, body error text) for POST /join. The four ways a token can be
+# wrong share one answer (InvalidInvite), so that a token cannot be probed.
+JOIN_ERRORS: dict[type[DomainError], tuple[int, str]] = {
+    InvalidInvite: (401, "invalid invite"),
+    Conflict: (409, "already a member of this mesh"),
+    RateLimited: (429, "rate limited"),
+    StoreUnavailable: (503, "unavailable"),
 }
 
 

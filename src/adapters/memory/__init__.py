@@ -5,6 +5,7 @@ from adapters.memory.clock import FakeClock
 from adapters.memory.context import memory_context
 from adapters.memory.directory import InMemoryDirectory
 from adapters.memory.guards import InMemoryPendingSignals, InMemoryReplayGuard
+from adapters.memory.invites import InMemoryInvites
 from adapters.memory.mailbox import InMemoryMailbox
 from adapters.memory.metrics import RecordingMetrics
 from adapters.memory.notifier import LocalNotifier
@@ -15,6 +16,7 @@ __all__ = [
     "FakeClock",
     "FixedInferrer",
     "InMemoryDirectory",
+    "InMemoryInvites",
     "InMemoryMailbox",
     "InMemoryPendingSignals",
     "InMemoryPresenceStore",

@@ -6,6 +6,7 @@ from adapters.cache import CachingDirectory
 from adapters.memory.clock import FakeClock
 from adapters.memory.directory import InMemoryDirectory
 from adapters.memory.guards import InMemoryPendingSignals, InMemoryReplayGuard
+from adapters.memory.invites import InMemoryInvites
 from adapters.memory.mailbox import InMemoryMailbox
 from adapters.memory.metrics import RecordingMetrics
 from adapters.memory.notifier import LocalNotifier
@@ -37,6 +38,7 @@ def memory_context(
         clock=clock,
         directory=lookups,
         admin=directory,
+        invites=InMemoryInvites(directory),
         presences=presences,
         mailbox=InMemoryMailbox(presences),
         signals=InMemoryPendingSignals(),

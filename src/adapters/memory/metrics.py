@@ -44,6 +44,9 @@ class RecordingMetrics(Metrics):
     def hook_rate_limited(self) -> None:
         self.counts["hook_rate_limited"] += 1
 
+    def join_attempt(self, result: str) -> None:
+        self.counts[f"join:{result}"] += 1
+
     def queue_depth(self, depth: int) -> None:
         self.depth = depth
 

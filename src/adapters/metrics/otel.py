@@ -33,6 +33,7 @@ MESSAGE_REJECT_REASONS = (
     "invalid",
     "unavailable",
 )
+JOIN_RESULTS = ("joined", "invalid", "conflict", "rate_limited")
 # Send-to-push latency, 0.5 ms to 10 s; slower pushes (held by status gating, or
 # waiting for their recipient to connect) land in +Inf.
 PUSH_LATENCY_BUCKETS = (
@@ -112,6 +113,9 @@ class OtelMetrics(Metrics):
             "broker_hook_requests_rate_limited",
             description="Hook requests refused with 429.",
         )
+        self._joins = meter.create_counter(
+            "broker_joins", description="POST /join attempts, by result."
+        )
         self._db_healthy = meter.create_gauge(
             "broker_db_healthy", description="1 while Postgres answers, else 0."
         )
@@ -123,6 +127,7 @@ class OtelMetrics(Metrics):
         self._message_reasons = _labels("reason", MESSAGE_REJECT_REASONS)
         self._priorities = {p: MappingProxyType({"priority": p.value}) for p in Priority}
         self._statuses = {s: MappingProxyType({"status": s.value}) for s in Status}
+        self._join_results = _labels("result", JOIN_RESULTS)
         self._flipped = {
             True: MappingProxyType({"flipped": "true"}),
             False: MappingProxyType({"flipped": "false"}),
@@ -145,6 +150,8 @@ class OtelMetrics(Metrics):
             self._routed.add(0, attributes)
         for attributes in self._flipped.values():
             self._ttl_sweeps.add(0, attributes)
+        for attributes in self._join_results.values():
+            self._joins.add(0, attributes)
         self._queue_depth.set(0)
         self._db_healthy.set(0)
         for attributes in self._statuses.values():
@@ -185,6 +192,10 @@ class OtelMetrics(Metrics):
 
     def hook_rate_limited(self) -> None:
         self._hook_rate_limited.add(1)
+
+    def join_attempt(self, result: str) -> None:
+        attributes = self._join_results.get(result) or MappingProxyType({"result": result})
+        self._joins.add(1, attributes)
 
     def queue_depth(self, depth: int) -> None:
         self._queue_depth.set(depth)

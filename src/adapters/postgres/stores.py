@@ -2,11 +2,13 @@
 
 from adapters.postgres.directory import PostgresDirectory
 from adapters.postgres.guards import PostgresPendingSignals, PostgresReplayGuard
+from adapters.postgres.invites import PostgresInvites
 from adapters.postgres.mailbox import PostgresMailbox
 from adapters.postgres.presences import PostgresPresenceStore
 
 __all__ = [
     "PostgresDirectory",
+    "PostgresInvites",
     "PostgresMailbox",
     "PostgresPendingSignals",
     "PostgresPresenceStore",

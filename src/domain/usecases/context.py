@@ -8,6 +8,7 @@ from domain.departures import Departures
 from domain.policy import Policy
 from domain.ports import (
     Clock,
+    InviteStore,
     Mailbox,
     MemberDirectory,
     MeshAdmin,
@@ -28,6 +29,7 @@ class Context:
     clock: Clock
     directory: MemberDirectory
     admin: MeshAdmin
+    invites: InviteStore
     presences: PresenceStore
     mailbox: Mailbox
     signals: PendingSignals
@@ -41,8 +43,10 @@ class Context:
     departures: Departures = field(default_factory=Departures)
     send_buckets: BucketTable = field(init=False)
     hook_buckets: BucketTable = field(init=False)
+    join_buckets: BucketTable = field(init=False)
 
     def __post_init__(self) -> None:
         p = self.policy
         self.send_buckets = BucketTable(p.send_rate_per_min, p.send_burst)
         self.hook_buckets = BucketTable(p.hook_rate_per_min, p.hook_rate_per_min)
+        self.join_buckets = BucketTable(p.join_rate_per_min, p.join_rate_per_min)

@@ -83,6 +83,7 @@ async def sweep_guards(ctx: Context) -> int:
     purged = await ctx.signals.purge(now - ctx.policy.pending_signal_ttl)
     purged += await ctx.replay.purge(now)
     purged += ctx.send_buckets.evict(now.timestamp()) + ctx.hook_buckets.evict(now.timestamp())
+    purged += ctx.join_buckets.evict(now.timestamp())
     return purged
 
 
