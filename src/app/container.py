@@ -14,6 +14,7 @@ from adapters.jsonl.transcripts import inferrer_for
 from adapters.local import SystemClock, TaskNotifier
 from adapters.metrics.otel import OtelMetrics
 from adapters.postgres.database import Database
+from adapters.postgres.liveness import LivenessLock
 from adapters.postgres.notifier import PostgresNotifier
 from adapters.postgres.stores import (
     PostgresDirectory,
@@ -115,7 +116,8 @@ class Container(containers.DeclarativeContainer):
         clock,
         max_age=providers.Callable(lambda s: timedelta(seconds=s.member_cache_seconds), settings),
     )
-    presences = providers.Singleton(PostgresPresenceStore, database)
+    liveness = providers.Singleton(LivenessLock, dsn, instance)
+    presences = providers.Singleton(PostgresPresenceStore, database, liveness)
     mailbox = providers.Singleton(PostgresMailbox, database)
     signals = providers.Singleton(PostgresPendingSignals, database)
     replay = providers.Singleton(PostgresReplayGuard, database)

@@ -33,6 +33,9 @@ class Policy:
     hook_auth: HookAuth = HookAuth.OPEN
     pending_signal_ttl: timedelta = timedelta(seconds=10)
     presence_stale_after: timedelta = timedelta(seconds=75)
+    # A session's manual status outlives its presence this long: a restart, a crash
+    # or a move to another instance keeps `dnd` (ADR 0025).
+    manual_status_kept: timedelta = timedelta(hours=12)
     claim_batch: int = 256
     status_rules: StatusRules = field(init=False)
     admission: Admission = field(init=False)

@@ -78,13 +78,25 @@ class Admitted:
 
 class PresenceStore(Protocol):
     async def connect(
-        self, arrival: Arrival, *, capacity: int, grace_cutoff: datetime, initial: StatusRecord
+        self,
+        arrival: Arrival,
+        *,
+        capacity: int,
+        grace_cutoff: datetime,
+        initial: StatusRecord,
+        manual_cutoff: datetime | None = None,
     ) -> Admitted:
         """Open the session atomically. A live presence of the same (mesh, member,
         session) is taken over (its connection id returned as replaced, no capacity
         needed); one in its grace window since after `grace_cutoff` resumes; otherwise a
-        new presence starts with `initial`. Resuming or starting raises CapacityExceeded
-        when the mesh already has `capacity` online presences, counted on every instance."""
+        new presence starts with `initial`, or with the manual status of the session's
+        last presence if that ended after `manual_cutoff` (a restart keeps dnd).
+        Resuming or starting raises CapacityExceeded when the mesh already has
+        `capacity` online presences, counted on every instance.
+
+        Raises Unauthorized when the member is revoked, decided in the same atomic step
+        as the write: a revoke that commits first refuses this connect, one that commits
+        later ends this presence (revoke_member's end_member sees it)."""
         ...
 
     async def disconnect(self, connection_id: str, now: datetime) -> Presence | None:
@@ -120,7 +132,19 @@ class PresenceStore(Protocol):
         """Unended presences with this session id or this cwd, newest connection first."""
         ...
 
-    async def set_status(self, presence_id: str, record: StatusRecord) -> None: ...
+    async def set_status(
+        self, presence_id: str, record: StatusRecord, expected: StatusRecord | None = None
+    ) -> bool:
+        """Write `record` if the presence is unended and (when `expected` is given) its
+        status record is still `expected`, atomically: compare-and-set. False if not
+        written."""
+        ...
+
+    async def reap_dead(self, now: datetime) -> list[Presence]:
+        """Start the grace window of every online presence held by a broker instance
+        that is dead (its liveness lock is free), returning them as they were, with the
+        connection ids whose leases are to be dropped."""
+        ...
 
     async def flip_stuck(self, cutoff: datetime, record: StatusRecord) -> list[Presence]:
         """Set `record` on unended presences `working` since before `cutoff`; return

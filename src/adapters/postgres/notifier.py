@@ -24,13 +24,15 @@ import asyncpg  # type: ignore[import-untyped]
 from adapters.local import TaskNotifier
 from adapters.postgres.database import Database
 from domain.errors import StoreUnavailable
-from domain.model import Status
+from domain.model import Priority, Status
 from domain.ports import Notifier
+from domain.status import admitted
 
 log = logging.getLogger("meshbroker.notify")
 
 StatusHandler = Callable[[str, str, Status], Coroutine[Any, Any, object]]
 
+ALL_PRIORITIES = frozenset(Priority)
 CHANNEL = "meshbroker"
 MAX_PAYLOAD = 7000  # bytes; Postgres refuses NOTIFY payloads of 8000 and more
 
@@ -64,11 +66,19 @@ class PostgresNotifier(Notifier):
         here = [m for m in ids if self.local.sessions.of_member(m)]
         if here:
             await self.local.wake(here)
-        away = set(ids).difference(here)
+        # Other instances hear of every member whose mail a session here may leave
+        # behind: one that has no session here, or only sessions that hold some
+        # priorities back (working, dnd). Its idle session elsewhere must not wait.
+        away = {m for m in ids if not self._served_here(m)}
         if away:
             self._away |= away
             if self._flush is None:
                 self._flush = asyncio.get_running_loop().create_task(self._publish_wakes())
+
+    def _served_here(self, member_id: str) -> bool:
+        return any(
+            admitted(s.status) == ALL_PRIORITIES for s in self.local.sessions.of_member(member_id)
+        )
 
     async def kick(self, connection_id: str, code: int, reason: str) -> None:
         if self.local.sessions.get(connection_id) is not None:
