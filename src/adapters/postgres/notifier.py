@@ -60,6 +60,7 @@ class PostgresNotifier(Notifier):
         self._flush: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[object]] = set()
         self.on_status: StatusHandler | None = None
+        self.listening = asyncio.Event()  # set while the LISTEN connection is up
 
     async def wake(self, member_ids: Iterable[str]) -> None:
         ids = list(member_ids)
@@ -142,6 +143,7 @@ class PostgresNotifier(Notifier):
 
     def _deaf(self) -> None:
         """Invalidations from other instances may be missed: cache nothing."""
+        self.listening.clear()
         if self.local.cache is not None:
             self.local.cache.suspend()
 
@@ -150,6 +152,7 @@ class PostgresNotifier(Notifier):
         and cache from now on."""
         if self.local.cache is not None:
             self.local.cache.resume()
+        self.listening.set()
 
     async def _rescan(self) -> None:
         members = {s.member_id for s in self.local.sessions.all()}
