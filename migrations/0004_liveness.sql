@@ -5,8 +5,11 @@
 --    the session-level advisory lock (1818850917 /* "live" */, lock_key) on a
 --    connection of its own for as long as it lives; Postgres frees that lock the
 --    moment the connection dies (SIGKILL, crash, terminated backend). A sweep that
---    can take the lock knows the incarnation is dead: `mesh.reap_dead_instances`
---    starts the grace window of its online presences and forgets the row.
+--    finds the lock free for longer than a short window (time for a living process
+--    to reclaim it after a blip: `mesh.reclaim_instance`) knows the incarnation is
+--    dead: `mesh.reap_dead_instances` starts the grace window of its online
+--    presences and deletes the row, so that the process, if it still lives, finds
+--    it gone when it comes back and fences itself.
 -- 2. mesh.admit_presence: mesh.connect_presence (0002) plus three refusals decided in
 --    the same statement: a revoked member (the member row is read FOR SHARE, so a
 --    revoke in flight is waited for, and its end_member then sees this presence),
@@ -21,7 +24,9 @@ CREATE SEQUENCE mesh.instance_lock_keys AS integer CYCLE;
 CREATE TABLE mesh.instances (
     id          text PRIMARY KEY,
     lock_key    integer NOT NULL UNIQUE DEFAULT nextval('mesh.instance_lock_keys'),
-    started_at  timestamptz NOT NULL
+    started_at  timestamptz NOT NULL,
+    backend     integer NOT NULL,  -- pg_backend_pid() of the connection holding the lock
+    free_since  timestamptz        -- when a sweep first found the lock free
 );
 
 ALTER TABLE mesh.presences ADD COLUMN instance_id text;
@@ -40,25 +45,64 @@ LANGUAGE plpgsql AS $$
 DECLARE
     key integer;
 BEGIN
-    INSERT INTO mesh.instances (id, started_at) VALUES (p_id, p_now) RETURNING lock_key INTO key;
+    INSERT INTO mesh.instances (id, started_at, backend) VALUES (p_id, p_now, pg_backend_pid())
+    RETURNING lock_key INTO key;
     PERFORM pg_advisory_lock(1818850917, key);
     RETURN key;
 END;
 $$;
 
--- The online presences of every incarnation whose lock is free, put in their grace
--- window (connection_id NULL, disconnected_at p_now), returned as they were (with
--- their connection ids, whose leases the caller then drops). The incarnation's row
--- goes. Rows another sweep is reaping are skipped (SKIP LOCKED).
-CREATE FUNCTION mesh.reap_dead_instances(p_now timestamptz)
+-- A living process whose lock connection broke takes its incarnation's lock again on a
+-- new connection: true, unless a sweep has reaped the incarnation meanwhile (false:
+-- the process must fence itself and register anew). The row lock orders this against
+-- a sweep. When the old backend still holds the lock (a half-open connection the
+-- server has not noticed), the process ends that backend, which is its own.
+CREATE FUNCTION mesh.reclaim_instance(p_id text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    inst mesh.instances%ROWTYPE;
+BEGIN
+    SELECT * INTO inst FROM mesh.instances i WHERE i.id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    IF NOT pg_try_advisory_lock(1818850917, inst.lock_key) THEN
+        PERFORM pg_terminate_backend(inst.backend, 5000);
+        PERFORM pg_advisory_lock(1818850917, inst.lock_key);
+    END IF;
+    UPDATE mesh.instances i SET backend = pg_backend_pid(), free_since = NULL WHERE i.id = p_id;
+    RETURN true;
+END;
+$$;
+
+-- The online presences of every other incarnation whose lock has been free since
+-- before p_free_before, put in their grace window (connection_id NULL,
+-- disconnected_at p_now), returned as they were (with their connection ids, whose
+-- leases the caller then drops). The incarnation's row goes. A lock found free for
+-- the first time is only noted (free_since); one found held again clears the note.
+-- Rows another sweep or a reclaim is holding are skipped (SKIP LOCKED).
+CREATE FUNCTION mesh.reap_dead_instances(
+    p_now timestamptz, p_free_before timestamptz, p_except text
+)
 RETURNS SETOF mesh.presences
 LANGUAGE plpgsql AS $$
 DECLARE
     inst mesh.instances%ROWTYPE;
 BEGIN
-    FOR inst IN SELECT * FROM mesh.instances FOR UPDATE SKIP LOCKED LOOP
+    FOR inst IN SELECT * FROM mesh.instances i WHERE i.id IS DISTINCT FROM p_except
+                FOR UPDATE SKIP LOCKED LOOP
         -- Transaction-scoped: a sweep never keeps a dead incarnation's lock.
-        CONTINUE WHEN NOT pg_try_advisory_xact_lock(1818850917, inst.lock_key);
+        IF NOT pg_try_advisory_xact_lock(1818850917, inst.lock_key) THEN
+            IF inst.free_since IS NOT NULL THEN
+                UPDATE mesh.instances i SET free_since = NULL WHERE i.id = inst.id;
+            END IF;
+            CONTINUE;
+        END IF;
+        IF inst.free_since IS NULL THEN
+            UPDATE mesh.instances i SET free_since = p_now WHERE i.id = inst.id;
+            CONTINUE;
+        END IF;
+        CONTINUE WHEN inst.free_since >= p_free_before;
         RETURN QUERY
             WITH target AS (
                 SELECT p.* FROM mesh.presences p

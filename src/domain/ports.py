@@ -140,10 +140,12 @@ class PresenceStore(Protocol):
         written."""
         ...
 
-    async def reap_dead(self, now: datetime) -> list[Presence]:
-        """Start the grace window of every online presence held by a broker instance
-        that is dead (its liveness lock is free), returning them as they were, with the
-        connection ids whose leases are to be dropped."""
+    async def reap_dead(self, now: datetime, free_before: datetime) -> list[Presence]:
+        """Start the grace window of every online presence held by another broker
+        instance that is dead: its liveness lock found free by a sweep before
+        `free_before` and not taken back since. Returns them as they were, with the
+        connection ids whose leases are to be dropped. A lock found free for the first
+        time is only noted, so that an instance whose link blinked can reclaim it."""
         ...
 
     async def flip_stuck(self, cutoff: datetime, record: StatusRecord) -> list[Presence]:

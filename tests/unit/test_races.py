@@ -130,14 +130,17 @@ async def test_a_dead_instance_s_sessions_go_offline_and_their_leased_mail_moves
     elsewhere = await broker.connect(bob, "elsewhere")
     store.instance = "doomed"
     leased = await broker.connect(bob, "on-the-doomed-instance")  # newest: offered first
+    store.instance = "alive"  # the instance that sweeps
     await broker.send(sender, bob, "before the crash")
     assert (leased.connection.texts, elsewhere.connection.texts) == (["before the crash"], [])
     broker.ctx.sessions.remove(leased.session)  # SIGKILL: no disconnect, lease held
     store.dead.add("doomed")
 
+    noted = await sweeps.sweep_dead_instances(broker.ctx)  # its lock is found free
+    broker.clock.advance(3)  # ... and stays free: no blip, a death
     reaped = await sweeps.sweep_dead_instances(broker.ctx)
 
-    assert reaped == 1
+    assert (noted, reaped) == (0, 1)
     listed = {p.session_id: p.online for p in await peers.list_peers(broker.ctx, sender.session)}
     assert listed["on-the-doomed-instance"] is False
     assert elsewhere.connection.texts == ["before the crash"]  # now, not after the lease

@@ -22,6 +22,8 @@ class InMemoryPresenceStore(PresenceStore):
         self.instance: str | None = None
         self.instances: dict[str, str | None] = {}  # presence id -> instance
         self.dead: set[str] = set()
+        self.free_since: dict[str, datetime] = {}  # dead instance -> first seen dead
+        self.reaped: set[str] = set()  # dead instances swept (their row deleted)
         directory.online_count = self.online_count
 
     def online_count(self, mesh_id: str) -> int:
@@ -47,7 +49,7 @@ class InMemoryPresenceStore(PresenceStore):
         member = self.directory.members_by_id.get(a.member_id)
         if member is not None and member.revoked_at is not None:
             raise Unauthorized("member revoked")
-        if self.instance is not None and self.instance in self.dead:
+        if self.instance is not None and self.instance in self.reaped:
             raise StoreUnavailable("this broker lost its liveness lock; reconnect")
         key = (a.mesh_id, a.member_id, a.session_id)
         existing = next(
@@ -103,8 +105,17 @@ class InMemoryPresenceStore(PresenceStore):
         manual = last.status.source is Source.MANUAL and last.ended_at > cutoff
         return last.status if manual else None
 
-    async def reap_dead(self, now: datetime) -> list[Presence]:
-        reaped = [p for p in self._unended() if p.online and self.instances.get(p.id) in self.dead]
+    async def reap_dead(self, now: datetime, free_before: datetime) -> list[Presence]:
+        noted = dict(self.free_since)  # a lock first found free now is only noted
+        for name in self.dead - self.reaped:
+            self.free_since.setdefault(name, now)
+        gone = {
+            name
+            for name, since in noted.items()
+            if name != self.instance and since < free_before and name not in self.reaped
+        }
+        self.reaped |= gone
+        reaped = [p for p in self._unended() if p.online and self.instances.get(p.id) in gone]
         for p in reaped:
             self._put(replace(p, connection_id=None, disconnected_at=now))
         return reaped

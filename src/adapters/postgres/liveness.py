@@ -2,21 +2,22 @@
 
 A broker registers an incarnation in mesh.instances and holds its session-level
 advisory lock on a connection of its own. Postgres frees the lock the moment that
-connection dies, so any instance's sweep (`mesh.reap_dead_instances`) knows within a
-second that the process is gone and puts its presences in their grace window.
+connection dies, so the other instances' sweeps (`mesh.reap_dead_instances`) know
+within seconds that the process is gone and put its presences in their grace window.
 
-The other side of that promise is fencing: when this process loses the connection
-(or cannot prove it alive within `timeout` seconds), another instance may already
-have reaped its presences, so `on_lost` closes every socket here before anything else
-is served, and hellos are refused (`current` is None) until a new incarnation holds a
-new lock. A new incarnation, never the old one again: presences of the old one are
-reaped by whoever sweeps next, whatever this process still believes about them."""
+When the connection breaks while this process lives (a database restart, a blip, a
+terminated backend), it takes the same incarnation's lock again on a new connection
+(`mesh.reclaim_instance`) and serves on: nobody reaped it, so nobody else owns its
+sessions. If a sweep did reap it meanwhile, the incarnation is gone: this is fencing,
+`on_lost` closes every socket here (the peers reconnect, wherever), and a new
+incarnation is registered. Hellos are refused while this process holds none."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
@@ -29,62 +30,86 @@ Fence = Callable[[], Awaitable[object]]
 
 class LivenessLock:
     def __init__(
-        self, dsn: str, instance: str, *, check_every: float = 1.0, timeout: float = 2.0
+        self,
+        dsn: str,
+        instance: str,
+        *,
+        check_every: float = 1.0,
+        timeout: float = 2.0,
+        retry_every: float = 0.5,
     ) -> None:
         self.dsn = dsn
         self.instance = instance
         self.check_every = check_every
         self.timeout = timeout
+        self.retry_every = retry_every
         self.on_lost: Fence | None = None
-        self.held = asyncio.Event()
+        self.held = asyncio.Event()  # set while the lock is held on a live connection
         self._current: str | None = None
         self._incarnations = 0
 
     @property
     def current(self) -> str | None:
+        """The incarnation this process serves as, held or being reclaimed; None once
+        fenced, until a new one is registered."""
         return self._current
 
     async def hold(self) -> None:
-        """Run until cancelled: hold the lock, fencing and registering anew whenever
-        the connection that holds it is lost."""
+        """Run until cancelled: hold the lock, reclaiming it after a broken
+        connection, or fencing and registering anew when it was reaped."""
         while True:
             try:
                 conn = await asyncpg.connect(
                     self.dsn,
                     timeout=self.timeout + 3,
-                    server_settings={"application_name": "meshbroker liveness"},
+                    server_settings={"application_name": f"meshbroker liveness {self.instance}"},
                 )
             except DRIVER_ERRORS as exc:
                 log.debug("liveness connect failed", extra={"ctx": {"error": str(exc)}})
-                await asyncio.sleep(1)
+                await asyncio.sleep(self.retry_every)
                 continue
             try:
                 await self._hold_on(conn)
             except DRIVER_ERRORS as exc:
-                log.warning("liveness lock lost", extra={"ctx": {"error": str(exc)}})
+                log.warning("liveness connection lost", extra={"ctx": {"error": str(exc)}})
             finally:
-                conn.terminate()
-                was, self._current = self._current, None
                 self.held.clear()
-            if was is not None and self.on_lost is not None:
-                await self.on_lost()
-            await asyncio.sleep(1)
+                conn.terminate()
+            await asyncio.sleep(self.retry_every)
 
-    async def _hold_on(self, conn: object) -> None:
+    async def _hold_on(self, conn: Any) -> None:
         lost = asyncio.Event()
-        conn.add_termination_listener(lambda _c: lost.set())  # type: ignore[attr-defined]
-        self._incarnations += 1
-        incarnation = f"{self.instance}.{self._incarnations}"
-        await conn.fetchval(  # type: ignore[attr-defined]
-            "SELECT mesh.register_instance($1, now())", incarnation, timeout=self.timeout + 3
-        )
-        self._current = incarnation
+        conn.add_termination_listener(lambda _c: lost.set())
+        if self._current is not None:
+            await self._reclaim(conn, self._current)
+        if self._current is None:
+            await self._register(conn)
         self.held.set()
-        log.info("liveness lock held", extra={"ctx": {"incarnation": incarnation}})
         while not lost.is_set():
             try:
                 async with asyncio.timeout(self.check_every):
                     await lost.wait()
             except TimeoutError:
-                await conn.fetchval("SELECT 1", timeout=self.timeout)  # type: ignore[attr-defined]
+                await conn.fetchval("SELECT 1", timeout=self.timeout)
         raise ConnectionError("the liveness connection closed")
+
+    async def _reclaim(self, conn: Any, incarnation: str) -> None:
+        ok = await conn.fetchval(
+            "SELECT mesh.reclaim_instance($1)", incarnation, timeout=self.timeout + 6
+        )
+        if ok:
+            log.info("liveness lock reclaimed", extra={"ctx": {"incarnation": incarnation}})
+            return
+        log.warning("liveness lock reaped: fencing", extra={"ctx": {"incarnation": incarnation}})
+        self._current = None
+        if self.on_lost is not None:
+            await self.on_lost()
+
+    async def _register(self, conn: Any) -> None:
+        self._incarnations += 1
+        incarnation = f"{self.instance}.{self._incarnations}"
+        await conn.fetchval(
+            "SELECT mesh.register_instance($1, now())", incarnation, timeout=self.timeout + 3
+        )
+        self._current = incarnation
+        log.info("liveness lock held", extra={"ctx": {"incarnation": incarnation}})

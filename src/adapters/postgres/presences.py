@@ -234,10 +234,13 @@ class PostgresPresenceStore(PresenceStore):
         )
         return row is not None
 
-    async def reap_dead(self, now: datetime) -> list[Presence]:
+    async def reap_dead(self, now: datetime, free_before: datetime) -> list[Presence]:
+        mine = None if self.incarnation is None else self.incarnation.current
         rows = await self.db.fetch(
-            f"SELECT {_COLUMNS} FROM mesh.reap_dead_instances($1)",
+            f"SELECT {_COLUMNS} FROM mesh.reap_dead_instances($1, $2, $3)",
             now,
+            free_before,
+            mine,
         )
         return [presence_from(row) for row in rows]
 

@@ -38,7 +38,8 @@ async def sweep_dead_instances(ctx: Context) -> int:
     the leases of their sockets are dropped and their members woken, so that mail
     leased to a dead socket reaches the member's other sessions now, and a
     reconnecting session at once."""
-    reaped = await ctx.presences.reap_dead(ctx.clock.now())
+    now = ctx.clock.now()
+    reaped = await ctx.presences.reap_dead(now, now - ctx.policy.dead_instance_after)
     for presence in reaped:
         if presence.connection_id is not None:
             await ctx.mailbox.release(presence.connection_id)

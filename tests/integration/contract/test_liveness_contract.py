@@ -69,11 +69,9 @@ class PostgresInstances(Instances):
     async def kill(self, name: str) -> None:
         # Cancelling hold() terminates its connection, as a SIGKILL would, and keeps
         # the incarnation from re-registering: Postgres frees the lock at once.
-        lock, task = self.locks[name]
-        frozen = lock.current
+        _, task = self.locks[name]
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        lock._current = frozen  # the dead process "still believes" it holds it
 
     def store(self, name: str) -> PresenceStore:
         return self.stores[name]
@@ -105,10 +103,16 @@ async def _connect(store: PresenceStore, a: Arrival) -> Admitted:
     return await store.connect(a, capacity=100, grace_cutoff=at(-90), initial=INITIAL)
 
 
-async def _reaped(instances: Instances, store: PresenceStore, mesh_id: str) -> list[Presence]:
+async def _sweep(store: PresenceStore, mesh_id: str, now: float) -> list[Presence]:
     # The shared Postgres database may hold other tests' dead incarnations: look at
-    # this test's mesh only. A sweep is idempotent: a second one finds nothing new.
-    return [p for p in await store.reap_dead(at(10)) if p.mesh_id == mesh_id]
+    # this test's mesh only.
+    return [p for p in await store.reap_dead(at(now), at(now - 2)) if p.mesh_id == mesh_id]
+
+
+async def _reaped(instances: Instances, store: PresenceStore, mesh_id: str) -> list[Presence]:
+    """Two sweeps: the first finds the lock free and notes it, the one 3 s later reaps."""
+    assert await _sweep(store, mesh_id, 7) == []
+    return await _sweep(store, mesh_id, 10)
 
 
 async def test_the_presences_of_a_dead_instance_go_offline_and_live_ones_stay(
@@ -131,7 +135,34 @@ async def test_the_presences_of_a_dead_instance_go_offline_and_live_ones_stay(
     assert gone is not None and not gone.online and gone.disconnected_at == at(10)
     kept = await after.get(on_b.presence.id)
     assert kept is not None and kept.online
-    assert await _reaped(instances, after, m.id) == []
+    assert await _sweep(after, m.id, 20) == []  # reaped once only
+
+
+async def test_a_lock_found_free_only_once_reaps_nothing_yet(instances: Instances) -> None:
+    m = await instances.directory.create_mesh(mesh())
+    ada = await instances.directory.add_member(member(m.id))
+    await instances.start("a")
+    await instances.start("b")
+    on_a = await _connect(instances.store("a"), arrival(m.id, ada.id, "s", now=0))
+    await instances.kill("a")
+
+    first = await _sweep(instances.store("b"), m.id, 7)
+    too_soon = await _sweep(instances.store("b"), m.id, 8)  # free for 1 s only
+
+    assert (first, too_soon) == ([], [])
+    still = await instances.store("b").get(on_a.presence.id)
+    assert still is not None and still.online
+
+
+async def test_a_sweep_never_reaps_its_own_instance(instances: Instances) -> None:
+    m = await instances.directory.create_mesh(mesh())
+    ada = await instances.directory.add_member(member(m.id))
+    await instances.start("a")
+    await _connect(instances.store("a"), arrival(m.id, ada.id, "s", now=0))
+    await instances.kill("a")  # its link blinked: it will reclaim, not reap itself
+
+    assert await _sweep(instances.store("a"), m.id, 7) == []
+    assert await _sweep(instances.store("a"), m.id, 10) == []
 
 
 async def test_a_reconnect_after_the_reap_resumes_the_session_on_a_live_instance(
