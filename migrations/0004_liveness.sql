@@ -13,8 +13,10 @@
 -- 2. mesh.admit_presence: mesh.connect_presence (0002) plus three refusals decided in
 --    the same statement: a revoked member (the member row is read FOR SHARE, so a
 --    revoke in flight is waited for, and its end_member then sees this presence),
---    an incarnation already reaped (FOR SHARE on its row: the reaper either waits
---    for this connect and reaps it too, or went first and this connect is refused),
+--    an incarnation already reaped (the reap gate: a shared advisory lock that a
+--    reap takes exclusively, so the reaper either waits for this connect and reaps
+--    it too, or went first and this connect finds the row gone and is refused; an
+--    advisory lock, not FOR SHARE on the row every hello of an instance would lock),
 --    and capacity. A new presence of a session whose previous presence ended with a
 --    manual status after `p_manual_cutoff` starts with that status (restart, crash,
 --    move: dnd survives). connect_presence stays for instances of the older version.
@@ -78,7 +80,7 @@ $$;
 -- The online presences of every other incarnation whose lock has been free since
 -- before p_free_before, put in their grace window (connection_id NULL,
 -- disconnected_at p_now), returned as they were (with their connection ids, whose
--- leases the caller then drops). The incarnation's row goes. A lock found free for
+-- leases the caller then drops). The incarnations' rows go. A lock found free for
 -- the first time is only noted (free_since); one found held again clears the note.
 -- Rows another sweep or a reclaim is holding are skipped (SKIP LOCKED).
 CREATE FUNCTION mesh.reap_dead_instances(
@@ -88,6 +90,7 @@ RETURNS SETOF mesh.presences
 LANGUAGE plpgsql AS $$
 DECLARE
     inst mesh.instances%ROWTYPE;
+    dead text[] := '{}';
 BEGIN
     FOR inst IN SELECT * FROM mesh.instances i WHERE i.id IS DISTINCT FROM p_except
                 FOR UPDATE SKIP LOCKED LOOP
@@ -103,20 +106,28 @@ BEGIN
             CONTINUE;
         END IF;
         CONTINUE WHEN inst.free_since >= p_free_before;
-        RETURN QUERY
-            WITH target AS (
-                SELECT p.* FROM mesh.presences p
-                WHERE p.instance_id = inst.id AND p.ended_at IS NULL
-                  AND p.connection_id IS NOT NULL
-                FOR UPDATE
-            ), reaped AS (
-                UPDATE mesh.presences p SET connection_id = NULL, disconnected_at = p_now
-                FROM target WHERE p.id = target.id
-                RETURNING target.*
-            )
-            SELECT * FROM reaped ORDER BY seq;
-        DELETE FROM mesh.instances i WHERE i.id = inst.id;
+        -- The reap gate (1919246704 /* "reap" */): connects in flight finish first.
+        -- Every gate is taken before any presence is locked: a connect waits for
+        -- nothing this sweep holds, so the two cannot deadlock.
+        PERFORM pg_advisory_xact_lock(1919246704, hashtext(inst.id));
+        dead := dead || inst.id;
     END LOOP;
+    IF cardinality(dead) = 0 THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+        WITH target AS (
+            SELECT p.* FROM mesh.presences p
+            WHERE p.instance_id = ANY(dead) AND p.ended_at IS NULL
+              AND p.connection_id IS NOT NULL
+            FOR UPDATE
+        ), reaped AS (
+            UPDATE mesh.presences p SET connection_id = NULL, disconnected_at = p_now
+            FROM target WHERE p.id = target.id
+            RETURNING target.*
+        )
+        SELECT * FROM reaped ORDER BY seq;
+    DELETE FROM mesh.instances i WHERE i.id = ANY(dead);
 END;
 $$;
 
@@ -180,7 +191,8 @@ BEGIN
         RETURN;
     END IF;
     IF p_instance_id IS NOT NULL THEN
-        PERFORM 1 FROM mesh.instances i WHERE i.id = p_instance_id FOR SHARE;
+        PERFORM pg_advisory_xact_lock_shared(1919246704, hashtext(p_instance_id));
+        PERFORM 1 FROM mesh.instances i WHERE i.id = p_instance_id;
         IF NOT FOUND THEN
             RETURN QUERY SELECT 'instance'::text, NULL::text, false, NULL::text, NULL::text,
                 NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::text, NULL::text,

@@ -168,10 +168,12 @@ async def record_deferred(ctx: Context) -> tuple[int, str | None]:
 
 
 async def fence(ctx: Context) -> int:
-    """This instance lost its liveness lock (ADR 0025): another instance may already
-    have put its presences in their grace window and offered their leased mail to
-    other sockets, so it must stop serving them. Every socket closes with 1012; each
-    one's close handler records its departure (deferred while the store is away)."""
+    """Another instance took this one for dead (ADR 0025: its liveness lock was found
+    free and its incarnation reaped): its presences are in their grace window and
+    their leased mail offered to other sockets, so it must stop serving them. Every
+    socket closes with 1012; each one's close handler records its departure (deferred
+    while the store is away). A hello that was admitted just before the reap and
+    joins after this loop is closed by the next heartbeat (its presence is gone)."""
     sessions = ctx.sessions.all()
     for session in sessions:
         ctx.sessions.remove(session)

@@ -69,9 +69,16 @@ class PostgresInstances(Instances):
     async def kill(self, name: str) -> None:
         # Cancelling hold() terminates its connection, as a SIGKILL would, and keeps
         # the incarnation from re-registering: Postgres frees the lock at once.
-        _, task = self.locks[name]
+        lock, task = self.locks[name]
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        # The server frees the lock once it sees the connection gone: wait for that.
+        async with asyncio.timeout(10):
+            while await self.db.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                f"meshbroker liveness {lock.instance}",
+            ):
+                await asyncio.sleep(0.01)
 
     def store(self, name: str) -> PresenceStore:
         return self.stores[name]
