@@ -14,6 +14,7 @@ from adapters.jsonl.transcripts import inferrer_for
 from adapters.local import SystemClock, TaskNotifier
 from adapters.metrics.otel import OtelMetrics
 from adapters.postgres.database import Database
+from adapters.postgres.liveness import LivenessLock
 from adapters.postgres.notifier import PostgresNotifier
 from adapters.postgres.stores import (
     PostgresDirectory,
@@ -120,7 +121,8 @@ class Container(containers.DeclarativeContainer):
         max_age=providers.Callable(lambda s: timedelta(seconds=s.member_cache_seconds), settings),
     )
     invites = providers.Singleton(PostgresInvites, database)
-    presences = providers.Singleton(PostgresPresenceStore, database)
+    liveness = providers.Singleton(LivenessLock, dsn, instance)
+    presences = providers.Singleton(PostgresPresenceStore, database, liveness)
     mailbox = providers.Singleton(PostgresMailbox, database)
     signals = providers.Singleton(PostgresPendingSignals, database)
     replay = providers.Singleton(PostgresReplayGuard, database)

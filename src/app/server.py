@@ -13,6 +13,7 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from typing import Any
 
 import uvicorn
@@ -30,6 +31,7 @@ from domain.usecases import connect
 log = logging.getLogger("meshbroker.server")
 
 SHUTDOWN_STEP_SECONDS = 5.0
+LIVENESS_WAIT_SECONDS = 10.0  # serve once this instance's liveness lock is held (ADR 0025)
 
 
 class BrokerServer(uvicorn.Server):
@@ -125,11 +127,13 @@ async def _serve(
     metrics = container.metrics()
     monitor = HealthMonitor(database.health, metrics)
     notifier = await resolve(container.notifier())
+    liveness = container.liveness()
+    liveness.on_lost = partial(connect.fence, ctx)
     background = Background(
         ctx,
         monitor,
         heartbeat_every=min(10.0, settings.ws_ping_interval_seconds),
-        services=[notifier.listen],
+        services=[notifier.listen, liveness.hold],
     )
     git_sha = settings.git_sha()
 
@@ -179,6 +183,9 @@ async def _serve(
     server = BrokerServer(config, stop)
     await monitor.check()
     background.start()
+    with contextlib.suppress(TimeoutError):  # else hellos get 1013 until it is held
+        async with asyncio.timeout(LIVENESS_WAIT_SECONDS):
+            await liveness.held.wait()
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     ready = asyncio.create_task(server.ready.wait())
     await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)

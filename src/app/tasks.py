@@ -82,6 +82,7 @@ class Background:
         jobs: list[tuple[str, float, Job]] = [
             ("db probe", 1.0, self.monitor.check),
             ("lease sweep", 1.0, lambda: sweeps.sweep_leases(ctx)),
+            ("liveness sweep", 1.0, lambda: sweeps.sweep_dead_instances(ctx)),
             ("disconnect retry", 1.0, lambda: retry_disconnects(ctx)),
             ("ttl sweep", 5.0, lambda: sweeps.sweep_stuck_working(ctx)),
             ("presence sweep", 5.0, lambda: sweeps.sweep_presences(ctx)),

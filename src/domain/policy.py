@@ -34,6 +34,12 @@ class Policy:
     hook_auth: HookAuth = HookAuth.OPEN
     pending_signal_ttl: timedelta = timedelta(seconds=10)
     presence_stale_after: timedelta = timedelta(seconds=75)
+    # A broker instance whose liveness lock stays free this long is dead (ADR 0025):
+    # time for a living one to take its lock back after a blip of its connection.
+    dead_instance_after: timedelta = timedelta(seconds=2)
+    # A session's manual status outlives its presence this long: a restart, a crash
+    # or a move to another instance keeps `dnd` (ADR 0025).
+    manual_status_kept: timedelta = timedelta(hours=12)
     claim_batch: int = 256
     status_rules: StatusRules = field(init=False)
     admission: Admission = field(init=False)

@@ -109,14 +109,26 @@ class Admitted:
 
 class PresenceStore(Protocol):
     async def connect(
-        self, arrival: Arrival, *, capacity: int, grace_cutoff: datetime, initial: StatusRecord
+        self,
+        arrival: Arrival,
+        *,
+        capacity: int,
+        grace_cutoff: datetime,
+        initial: StatusRecord,
+        manual_cutoff: datetime | None = None,
     ) -> Admitted:
         """Open the session atomically. A live presence of the same (mesh, member,
         session) is taken over (its connection id returned as replaced, no capacity
         needed); one in its grace window since after `grace_cutoff` resumes; otherwise a
-        new presence starts with `initial`. The presence is transient as the arrival
-        says, in the same write. Resuming or starting raises CapacityExceeded
-        when the mesh already has `capacity` online presences, counted on every instance."""
+        new presence starts with `initial`, or with the manual status of the session's
+        last presence if that ended after `manual_cutoff` (a restart keeps dnd). The
+        presence is transient as the arrival says, in the same write. Resuming or
+        starting raises CapacityExceeded when the mesh already has `capacity` online
+        presences, counted on every instance.
+
+        Raises Unauthorized when the member is revoked, decided in the same atomic step
+        as the write: a revoke that commits first refuses this connect, one that commits
+        later ends this presence (revoke_member's end_member sees it)."""
         ...
 
     async def disconnect(self, connection_id: str, now: datetime) -> Presence | None:
@@ -152,7 +164,21 @@ class PresenceStore(Protocol):
         """Unended presences with this session id or this cwd, newest connection first."""
         ...
 
-    async def set_status(self, presence_id: str, record: StatusRecord) -> None: ...
+    async def set_status(
+        self, presence_id: str, record: StatusRecord, expected: StatusRecord | None = None
+    ) -> bool:
+        """Write `record` if the presence is unended and (when `expected` is given) its
+        status record is still `expected`, atomically: compare-and-set. False if not
+        written."""
+        ...
+
+    async def reap_dead(self, now: datetime, free_before: datetime) -> list[Presence]:
+        """Start the grace window of every online presence held by another broker
+        instance that is dead: its liveness lock found free by a sweep before
+        `free_before` and not taken back since. Returns them as they were, with the
+        connection ids whose leases are to be dropped. A lock found free for the first
+        time is only noted, so that an instance whose link blinked can reclaim it."""
+        ...
 
     async def flip_stuck(self, cutoff: datetime, record: StatusRecord) -> list[Presence]:
         """Set `record` on unended presences `working` since before `cutoff`; return

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.support import WAIT, BrokerProcess
-from tests.integration.test_meshpeer import Listener, eventually, make_mesh
+from tests.integration.test_meshpeer import Listener, eventually, make_mesh, wait_online
 
 
 @pytest.fixture
@@ -65,3 +65,25 @@ def test_a_listener_keeps_its_messages_across_broker_restarts(
     finally:
         assert listener.stop() == 0, listener.log
     assert listener.proc.wait(WAIT) == 0
+
+
+def test_meshpeer_status_dnd_survives_a_broker_restart(
+    database_url: str, brokers: list[BrokerProcess], tmp_path: Path
+) -> None:
+    # Issue 14, as a new user tried it: `meshpeer status dnd`, the broker restarts,
+    # and the session came back `idle`.
+    brokers.append(BrokerProcess(database_url).start())
+    mesh = make_mesh(brokers[-1], tmp_path)
+    bob = mesh.bob
+    listener: Listener = bob.listen(brokers[-1], "bob-dnd")
+    try:
+        wait_online(bob, brokers[-1], "bob-dnd")
+        assert bob.run(brokers[-1], "status", "dnd").returncode == 0
+        eventually(lambda: listener.log.count("connected: presence") >= 2, "the listener back")
+
+        broker = restart(brokers, database_url)
+        eventually(lambda: listener.log.count("connected: presence") >= 3, "reconnected")
+
+        assert wait_online(bob, broker, "bob-dnd")["status"] == "dnd"
+    finally:
+        assert listener.stop() == 0, listener.log

@@ -147,10 +147,12 @@ async def test_mail_survives_an_instance_killed_with_sigkill(
 
 
 async def _until_ghost_gone(watcher: WsPeer, ghost: WsPeer) -> bool:
+    """Until the crashed instance's presence is listed offline (its grace window,
+    ADR 0025) or not at all."""
     assert ghost.hello_ok is not None
     presence = ghost.hello_ok["presenceId"]
     deadline = time.monotonic() + WAIT
-    while any(p["presenceId"] == presence for p in await _peers(watcher)):
+    while any(p["presenceId"] == presence and p["online"] for p in await _peers(watcher)):
         assert time.monotonic() < deadline, "a crashed instance's presence stayed listed"
         await asyncio.sleep(0.2)
     return True

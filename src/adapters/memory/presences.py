@@ -6,8 +6,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from adapters.memory.directory import InMemoryDirectory
-from domain.errors import CapacityExceeded
-from domain.model import PeerView, Presence, Status, StatusRecord
+from domain.errors import CapacityExceeded, StoreUnavailable, Unauthorized
+from domain.model import PeerView, Presence, Source, Status, StatusRecord
 from domain.ports import Admitted, Arrival, PresenceStore
 
 
@@ -17,6 +17,13 @@ class InMemoryPresenceStore(PresenceStore):
         self.presences: dict[str, Presence] = {}
         self.token_hashes: dict[str, str] = {}  # presence id -> hook token hash
         self.pings: dict[str, datetime] = {}  # presence id -> last heartbeat
+        # Liveness (mesh.instances): the instance that connects now, the instance of
+        # each presence, and instances that died (a test's SIGKILL).
+        self.instance: str | None = None
+        self.instances: dict[str, str | None] = {}  # presence id -> instance
+        self.dead: set[str] = set()
+        self.free_since: dict[str, datetime] = {}  # dead instance -> first seen dead
+        self.reaped: set[str] = set()  # dead instances swept (their row deleted)
         directory.online_count = self.online_count
 
     def online_count(self, mesh_id: str) -> int:
@@ -30,9 +37,20 @@ class InMemoryPresenceStore(PresenceStore):
         return presence
 
     async def connect(
-        self, arrival: Arrival, *, capacity: int, grace_cutoff: datetime, initial: StatusRecord
+        self,
+        arrival: Arrival,
+        *,
+        capacity: int,
+        grace_cutoff: datetime,
+        initial: StatusRecord,
+        manual_cutoff: datetime | None = None,
     ) -> Admitted:
         a = arrival
+        member = self.directory.members_by_id.get(a.member_id)
+        if member is not None and member.revoked_at is not None:
+            raise Unauthorized("member revoked")
+        if self.instance is not None and self.instance in self.reaped:
+            raise StoreUnavailable("this broker lost its liveness lock; reconnect")
         key = (a.mesh_id, a.member_id, a.session_id)
         existing = next(
             (p for p in self._unended() if (p.mesh_id, p.member_id, p.session_id) == key), None
@@ -56,7 +74,7 @@ class InMemoryPresenceStore(PresenceStore):
                 pid=a.pid,
                 cwd=a.cwd,
                 connection_id=a.connection_id,
-                status=initial,
+                status=self._kept_manual(key, manual_cutoff or a.now) or initial,
                 connected_at=a.now,
                 transient=a.transient,
             )
@@ -71,9 +89,38 @@ class InMemoryPresenceStore(PresenceStore):
                 transient=a.transient,
             )
         self._put(presence)
+        self.instances[presence.id] = self.instance
         self.token_hashes[presence.id] = a.hook_token_hash
         self.pings[presence.id] = a.now
         return Admitted(presence, replaced, resumed=existing is not None and replaced is None)
+
+    def _kept_manual(self, key: tuple[str, str, str], cutoff: datetime) -> StatusRecord | None:
+        ended = [
+            p
+            for p in self.presences.values()
+            if (p.mesh_id, p.member_id, p.session_id) == key and p.ended_at is not None
+        ]
+        if not ended:
+            return None
+        last = max(ended, key=lambda p: p.ended_at or cutoff)
+        assert last.ended_at is not None
+        manual = last.status.source is Source.MANUAL and last.ended_at > cutoff
+        return last.status if manual else None
+
+    async def reap_dead(self, now: datetime, free_before: datetime) -> list[Presence]:
+        noted = dict(self.free_since)  # a lock first found free now is only noted
+        for name in self.dead - self.reaped:
+            self.free_since.setdefault(name, now)
+        gone = {
+            name
+            for name, since in noted.items()
+            if name != self.instance and since < free_before and name not in self.reaped
+        }
+        self.reaped |= gone
+        reaped = [p for p in self._unended() if p.online and self.instances.get(p.id) in gone]
+        for p in reaped:
+            self._put(replace(p, connection_id=None, disconnected_at=now))
+        return reaped
 
     async def disconnect(self, connection_id: str, now: datetime) -> Presence | None:
         found = self._by_connection(connection_id)
@@ -127,10 +174,14 @@ class InMemoryPresenceStore(PresenceStore):
         found = [p for p in self._unended() if p.session_id == session_id or p.cwd == cwd]
         return sorted(found, key=lambda p: p.connected_at, reverse=True)
 
-    async def set_status(self, presence_id: str, record: StatusRecord) -> None:
+    async def set_status(
+        self, presence_id: str, record: StatusRecord, expected: StatusRecord | None = None
+    ) -> bool:
         presence = await self.get(presence_id)
-        if presence is not None:
-            self._put(replace(presence, status=record))
+        if presence is None or (expected is not None and presence.status != expected):
+            return False
+        self._put(replace(presence, status=record))
+        return True
 
     async def flip_stuck(self, cutoff: datetime, record: StatusRecord) -> list[Presence]:
         stuck = [

@@ -24,13 +24,16 @@ import asyncpg  # type: ignore[import-untyped]
 from adapters.local import TaskNotifier
 from adapters.postgres.database import Database
 from domain.errors import StoreUnavailable
-from domain.model import Status
+from domain.model import Priority, Status
 from domain.ports import Notifier
+from domain.sessions import Session
+from domain.status import admitted
 
 log = logging.getLogger("meshbroker.notify")
 
 StatusHandler = Callable[[str, str, Status], Coroutine[Any, Any, object]]
 
+ALL_PRIORITIES = frozenset(Priority)
 CHANNEL = "meshbroker"
 MAX_PAYLOAD = 7000  # bytes; Postgres refuses NOTIFY payloads of 8000 and more
 
@@ -58,24 +61,33 @@ class PostgresNotifier(Notifier):
         self._flush: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[object]] = set()
         self.on_status: StatusHandler | None = None
+        self.listening = asyncio.Event()  # set while the LISTEN connection is up
 
     async def wake(self, member_ids: Iterable[str]) -> None:
-        ids = list(member_ids)
-        here = [m for m in ids if self._served_here(m)]
-        if here:
-            await self.local.wake(here)
-        self._publish(set(ids).difference(here))
+        ids = set(member_ids)
+        await self._wake_here(ids)
+        self._publish({m for m in ids if not self._served_here(m)})
 
     async def wake_everywhere(self, member_ids: Iterable[str]) -> None:
         ids = set(member_ids)
-        here = [m for m in ids if self._served_here(m)]
-        if here:
-            await self.local.wake(here)
+        await self._wake_here(ids)
         self._publish(ids)
 
-    def _served_here(self, member_id: str) -> bool:
+    async def _wake_here(self, ids: set[str]) -> None:
+        here = [m for m in ids if self._sessions_here(m)]
+        if here:
+            await self.local.wake(here)
+
+    def _sessions_here(self, member_id: str) -> list[Session]:
         # A transient (one-shot) session is pushed no mail: it does not count.
-        return any(not s.transient for s in self.local.sessions.of_member(member_id))
+        return [s for s in self.local.sessions.of_member(member_id) if not s.transient]
+
+    def _served_here(self, member_id: str) -> bool:
+        # Other instances hear of every member whose mail a session here may leave
+        # behind: one that has no session here, or only sessions that hold some
+        # priorities back (working, waiting, dnd). Its idle session elsewhere must not
+        # wait.
+        return any(admitted(s.status) == ALL_PRIORITIES for s in self._sessions_here(member_id))
 
     def _publish(self, away: set[str]) -> None:
         if away:
@@ -145,6 +157,7 @@ class PostgresNotifier(Notifier):
 
     def _deaf(self) -> None:
         """Invalidations from other instances may be missed: cache nothing."""
+        self.listening.clear()
         if self.local.cache is not None:
             self.local.cache.suspend()
 
@@ -153,6 +166,7 @@ class PostgresNotifier(Notifier):
         and cache from now on."""
         if self.local.cache is not None:
             self.local.cache.resume()
+        self.listening.set()
 
     async def _rescan(self) -> None:
         members = {s.member_id for s in self.local.sessions.all()}

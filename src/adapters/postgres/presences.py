@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from adapters.postgres.database import SOFT, Database, Record
-from domain.errors import CapacityExceeded
+from domain.errors import CapacityExceeded, StoreUnavailable, Unauthorized
 from domain.model import PeerView, Presence, Source, Status, StatusRecord
 from domain.ports import Admitted, Arrival, PresenceStore
 
@@ -38,16 +38,35 @@ def presence_from(row: Record) -> Presence:
     )
 
 
+class Incarnation(Protocol):
+    """This process's registration in mesh.instances (adapters/postgres/liveness.py)."""
+
+    @property
+    def current(self) -> str | None:
+        """The incarnation whose lock this process holds now; None while it holds none."""
+        ...
+
+
 class PostgresPresenceStore(PresenceStore):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, incarnation: Incarnation | None = None) -> None:
         self.db = db
+        # Without one (tests, admin commands) presences belong to no incarnation and
+        # only the heartbeat staleness sweep ends them.
+        self.incarnation = incarnation
 
     async def connect(
-        self, arrival: Arrival, *, capacity: int, grace_cutoff: datetime, initial: StatusRecord
+        self,
+        arrival: Arrival,
+        *,
+        capacity: int,
+        grace_cutoff: datetime,
+        initial: StatusRecord,
+        manual_cutoff: datetime | None = None,
     ) -> Admitted:
-        """One statement, one round trip: `mesh.connect_presence` (migrations/0002),
-        through `mesh.connect_presence_as` (migrations/0003, which marks the presence
-        transient or not in the same transaction), takes the mesh's advisory lock, so that connects to one mesh take turns on
+        """One statement, one round trip: `mesh.admit_presence` (migrations/0004, which
+        extends 0002's `connect_presence` with the revoked and reaped refusals and
+        writes the transient mark of 0003 in the same transaction)
+        takes the mesh's advisory lock, so that connects to one mesh take turns on
         every instance and the online count cannot be raced past `capacity`, then
         decides and writes. The count is a counter kept by triggers, not a count of
         rows (ADR 0020). When capacity is exceeded, the ending of a lapsed presence of
@@ -55,9 +74,14 @@ class PostgresPresenceStore(PresenceStore):
         Commits without waiting for the WAL flush (ADR 0006): a lost presence is a
         session that reconnects, and the lock is held for less time."""
         a = arrival
+        instance = None
+        if self.incarnation is not None:
+            instance = self.incarnation.current
+            if instance is None:
+                raise StoreUnavailable("this broker holds no liveness lock; reconnect")
         row: Record = await self.db.fetchrow(  # the function returns exactly one row
-            "SELECT * FROM mesh.connect_presence_as"
-            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            "SELECT * FROM mesh.admit_presence"
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             a.mesh_id,
             a.member_id,
             a.session_id,
@@ -72,10 +96,16 @@ class PostgresPresenceStore(PresenceStore):
             initial.status.value,
             initial.source.value,
             initial.since,
+            instance,
+            manual_cutoff or a.now,
             a.transient,
         )
-        if row["refused"]:
+        if row["refusal"] == "capacity":
             raise CapacityExceeded(f"mesh holds {capacity} connections")
+        if row["refusal"] == "revoked":
+            raise Unauthorized("member revoked")
+        if row["refusal"] == "instance":
+            raise StoreUnavailable("this broker lost its liveness lock; reconnect")
         return Admitted(presence_from(row), row["replaced_connection_id"], row["resumed"])
 
     async def disconnect(self, connection_id: str, now: datetime) -> Presence | None:
@@ -180,20 +210,42 @@ class PostgresPresenceStore(PresenceStore):
         )
         return [presence_from(row) for row in rows]
 
-    async def set_status(self, presence_id: str, record: StatusRecord) -> None:
-        await self.db.execute(
+    async def set_status(
+        self, presence_id: str, record: StatusRecord, expected: StatusRecord | None = None
+    ) -> bool:
+        # Compare-and-set in the UPDATE's own WHERE: a concurrent writer's row lock is
+        # waited for and the condition re-checked on the row it committed.
+        unexpected = expected is None
+        row = await self.db.fetchrow(
             f"""
             WITH {SOFT}
             UPDATE mesh.presences p
             SET status = $2, status_source = $3, status_since = $4
             FROM soft
             WHERE p.id = $1 AND p.ended_at IS NULL
+              AND ($5 OR (p.status = $6 AND p.status_source = $7 AND p.status_since = $8))
+            RETURNING p.id
             """,
             presence_id,
             record.status.value,
             record.source.value,
             record.since,
+            unexpected,
+            None if expected is None else expected.status.value,
+            None if expected is None else expected.source.value,
+            None if expected is None else expected.since,
         )
+        return row is not None
+
+    async def reap_dead(self, now: datetime, free_before: datetime) -> list[Presence]:
+        mine = None if self.incarnation is None else self.incarnation.current
+        rows = await self.db.fetch(
+            f"SELECT {_COLUMNS} FROM mesh.reap_dead_instances($1, $2, $3)",
+            now,
+            free_before,
+            mine,
+        )
+        return [presence_from(row) for row in rows]
 
     async def flip_stuck(self, cutoff: datetime, record: StatusRecord) -> list[Presence]:
         rows = await self.db.fetch(

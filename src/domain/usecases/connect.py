@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from domain.admission import Hello, HelloAuth
 from domain.departures import Departure
 from domain.errors import CapacityExceeded, StoreUnavailable, Unauthorized
 from domain.model import Presence, Source
-from domain.ports import Arrival, Connection
+from domain.ports import Admitted, Arrival, Connection
 from domain.presence import hash_token
 from domain.sessions import Session
 from domain.usecases.context import Context
@@ -20,6 +21,7 @@ ACK_CAPABILITY = "ack"
 TRANSIENT_CAPABILITY = "transient"
 CLOSE_GOING_AWAY = 1001
 CLOSE_REPLACED = 4000
+CLOSE_SERVICE_RESTART = 1012
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,24 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
         capacity=policy.max_connections_per_mesh,
         grace_cutoff=now - policy.reconnect_grace,
         initial=policy.status_rules.initial(now),
+        manual_cutoff=now - policy.manual_status_kept,
     )
+    try:
+        session, presence = await _settle(ctx, connection, request, admitted, now)
+    except BaseException:
+        # The presence is online in the store but this hello is refused: take it
+        # offline again, or it would be listed and counted until the stale sweep.
+        await _undo(ctx, connection.id, admitted.presence, now)
+        raise
+    ctx.sessions.add(session)
+    ctx.metrics.connection_opened()
+    return Welcome(session, presence, token)
+
+
+async def _settle(
+    ctx: Context, connection: Connection, request: Hello, admitted: Admitted, now: datetime
+) -> tuple[Session, Presence]:
+    """The rest of a hello, once its presence is written."""
     if admitted.replaced_connection_id is not None:
         # The notifier closes the older socket wherever it is; its own close handler
         # then releases whatever that socket still had leased.
@@ -77,7 +96,7 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
     presence = admitted.presence
     live = await ctx.presences.connections_of(request.member_id)
     await ctx.mailbox.release_orphans(request.member_id, live)
-    since = now - policy.pending_signal_ttl
+    since = now - ctx.policy.pending_signal_ttl
     signal = await ctx.signals.take(request.session_id, request.pid, request.cwd, since)
     if signal is not None:
         presence = await record_status(ctx, presence, signal.status, Source.HOOK)
@@ -92,11 +111,19 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
         acks=ACK_CAPABILITY in request.capabilities,
         status=presence.status.status,
         connected_at=now,
-        transient=arrival.transient,
+        transient=presence.transient,
     )
-    ctx.sessions.add(session)
-    ctx.metrics.connection_opened()
-    return Welcome(session, presence, token)
+    return session, presence
+
+
+async def _undo(ctx: Context, connection_id: str, presence: Presence, now: datetime) -> None:
+    """Take back an admitted hello's presence; when the store cannot take that now
+    either, the departure waits in `ctx.departures` like any other disconnect."""
+    departure = Departure(connection_id, presence.id, presence.member_id, now)
+    try:
+        await record_departure(ctx, departure)
+    except StoreUnavailable as exc:
+        ctx.departures.defer(departure, str(exc))
 
 
 async def disconnect(ctx: Context, session: Session) -> bool:
@@ -149,6 +176,20 @@ async def record_deferred(ctx: Context) -> tuple[int, str | None]:
         ctx.departures.settled(departure)
         recorded += 1
     return recorded, None
+
+
+async def fence(ctx: Context) -> int:
+    """Another instance took this one for dead (ADR 0025: its liveness lock was found
+    free and its incarnation reaped): its presences are in their grace window and
+    their leased mail offered to other sockets, so it must stop serving them. Every
+    socket closes with 1012; each one's close handler records its departure (deferred
+    while the store is away). A hello that was admitted just before the reap and
+    joins after this loop is closed by the next heartbeat (its presence is gone)."""
+    sessions = ctx.sessions.all()
+    for session in sessions:
+        ctx.sessions.remove(session)
+        await session.connection.close(CLOSE_SERVICE_RESTART, "broker lost its database; reconnect")
+    return len(sessions)
 
 
 async def shutdown(ctx: Context) -> int:

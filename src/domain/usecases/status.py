@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from domain.errors import RateLimited, Unauthorized
+from domain.errors import RateLimited, StoreUnavailable, Unauthorized
 from domain.model import HookSignal, Presence, Source, Status, StatusRecord
 from domain.policy import HookAuth
 from domain.presence import hash_token, pick_hook_target
@@ -28,15 +28,31 @@ class HookOutcome:
     pending: bool
 
 
+# Compare-and-set rounds before a report gives up; each lost round means another
+# writer changed this presence's status in between, so this bounds nothing real.
+STATUS_ROUNDS = 8
+
+
 async def record_status(
     ctx: Context, presence: Presence, status: Status, source: Source
 ) -> Presence:
-    """Apply the status rules and store the result; held mail follows a change to idle."""
-    record = ctx.policy.status_rules.apply(presence.status, status, source, ctx.clock.now())
-    if record != presence.status:
-        await ctx.presences.set_status(presence.id, record)
-        await status_changed(ctx, presence, record)
-    return replace(presence, status=record)
+    """Apply the status rules and store the result; held mail follows a change to idle.
+
+    The rules decide from the record read, and the store writes only if the record is
+    still that one (compare-and-set): a hook that read `idle` cannot overwrite a
+    manual `dnd` that landed in between. A lost round reads again and decides again."""
+    for _ in range(STATUS_ROUNDS):
+        record = ctx.policy.status_rules.apply(presence.status, status, source, ctx.clock.now())
+        if record == presence.status:
+            return presence
+        if await ctx.presences.set_status(presence.id, record, expected=presence.status):
+            await status_changed(ctx, presence, record)
+            return replace(presence, status=record)
+        current = await ctx.presences.get(presence.id)
+        if current is None:
+            return presence  # ended meanwhile: nothing to change
+        presence = current
+    raise StoreUnavailable("the status kept changing under this report; try again")
 
 
 async def status_changed(ctx: Context, presence: Presence, record: StatusRecord) -> None:

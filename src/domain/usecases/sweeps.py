@@ -36,6 +36,22 @@ async def sweep_presences(ctx: Context) -> int:
     return len(ended)
 
 
+async def sweep_dead_instances(ctx: Context) -> int:
+    """Presences of broker instances that died (their liveness lock is free) go
+    offline now rather than after the heartbeat staleness: their grace window starts,
+    the leases of their sockets are dropped and their members woken, so that mail
+    leased to a dead socket reaches the member's other sessions now, and a
+    reconnecting session at once."""
+    now = ctx.clock.now()
+    reaped = await ctx.presences.reap_dead(now, now - ctx.policy.dead_instance_after)
+    for presence in reaped:
+        if presence.connection_id is not None:
+            await ctx.mailbox.release(presence.connection_id)
+    if reaped:
+        await ctx.notifier.wake({p.member_id for p in reaped})
+    return len(reaped)
+
+
 @dataclass(frozen=True, slots=True)
 class Retried:
     """One pass over the departures waiting for the store."""

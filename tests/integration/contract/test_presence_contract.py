@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from domain.errors import CapacityExceeded
+from domain.errors import CapacityExceeded, Unauthorized
 from domain.model import Member, Mesh, PeerView, Presence, Source, Status, StatusRecord
 from domain.ports import Admitted, Arrival, PresenceStore
 from tests.integration.contract.conftest import Directory
@@ -475,3 +475,122 @@ async def test_peers_lists_the_unended_presences_of_the_mesh(
         ),
     ]
     assert await presences.peers(new_id("no-such-mesh-")) == []
+
+
+# ---------------------------------------------------------------- races (issue 14)
+
+
+async def test_set_status_compares_and_sets_so_a_stale_writer_loses(
+    directory: Directory, presences: PresenceStore
+) -> None:
+    # Race 2: a hook and a manual dnd both read `idle`; the dnd lands first.
+    m, [ada] = await setup_mesh(directory)
+    p = (await connect(presences, arrival(m.id, ada.id, "s", now=0))).presence
+    dnd = StatusRecord(Status.DND, Source.MANUAL, at(1))
+    working = StatusRecord(Status.WORKING, Source.HOOK, at(1))
+
+    manual_won = await presences.set_status(p.id, dnd, expected=INITIAL)
+    hook_won = await presences.set_status(p.id, working, expected=INITIAL)
+
+    assert (manual_won, hook_won) == (True, False)
+    after = await presences.get(p.id)
+    assert after is not None and after.status == dnd
+
+
+async def test_set_status_of_an_ended_presence_writes_nothing(
+    directory: Directory, presences: PresenceStore
+) -> None:
+    m, [ada] = await setup_mesh(directory)
+    p = (await connect(presences, arrival(m.id, ada.id, "s", now=0))).presence
+    await presences.end([p.id], at(1))
+
+    assert not await presences.set_status(p.id, StatusRecord(Status.DND, Source.MANUAL, at(2)))
+
+
+async def test_connect_refuses_a_revoked_member(
+    directory: Directory, presences: PresenceStore
+) -> None:
+    # Revoke versus hello: the hello passed its check on a cached, unrevoked member.
+    m, [ada] = await setup_mesh(directory)
+    await directory.revoke_member(m.id, ada.id, at(0))
+
+    with pytest.raises(Unauthorized):
+        await connect(presences, arrival(m.id, ada.id, "s", now=1))
+
+    assert await presences.peers(m.id) == []
+
+
+@pytest.mark.parametrize(
+    "manual",
+    [
+        pytest.param(StatusRecord(Status.DND, Source.MANUAL, at(1)), id="dnd"),
+        pytest.param(StatusRecord(Status.WORKING, Source.MANUAL, at(1)), id="working"),
+    ],
+)
+async def test_a_new_presence_of_a_session_keeps_its_last_manual_status(
+    directory: Directory, presences: PresenceStore, manual: StatusRecord
+) -> None:
+    m, [ada] = await setup_mesh(directory)
+    first = (await connect(presences, arrival(m.id, ada.id, "s", now=0))).presence
+    await presences.set_status(first.id, manual)
+    await presences.end([first.id], at(2))  # a graceful restart ends presences
+
+    again = await presences.connect(
+        arrival(m.id, ada.id, "s", now=3),
+        capacity=CAPACITY,
+        grace_cutoff=at(3 - GRACE),
+        initial=StatusRecord(Status.IDLE, Source.MANUAL, at(3)),
+        manual_cutoff=at(0),
+    )
+
+    assert again.presence.id != first.id
+    assert again.presence.status == manual
+
+
+@pytest.mark.parametrize(
+    ("last", "ended", "cutoff"),
+    [
+        pytest.param(StatusRecord(Status.WORKING, Source.HOOK, at(1)), 2, 0, id="not-manual"),
+        pytest.param(StatusRecord(Status.DND, Source.MANUAL, at(1)), 2, 2, id="too-old"),
+    ],
+)
+async def test_a_new_presence_starts_afresh_after_a_hook_status_or_a_long_absence(
+    directory: Directory, presences: PresenceStore, last: StatusRecord, ended: int, cutoff: int
+) -> None:
+    m, [ada] = await setup_mesh(directory)
+    first = (await connect(presences, arrival(m.id, ada.id, "s", now=0))).presence
+    await presences.set_status(first.id, last)
+    await presences.end([first.id], at(ended))
+    fresh = StatusRecord(Status.IDLE, Source.MANUAL, at(3))
+
+    again = await presences.connect(
+        arrival(m.id, ada.id, "s", now=3),
+        capacity=CAPACITY,
+        grace_cutoff=at(3 - GRACE),
+        initial=fresh,
+        manual_cutoff=at(cutoff),
+    )
+
+    assert again.presence.status == fresh
+
+
+async def test_a_lapsed_presence_ended_by_connect_hands_on_its_manual_status(
+    directory: Directory, presences: PresenceStore
+) -> None:
+    m, [ada] = await setup_mesh(directory)
+    first = await connect(presences, arrival(m.id, ada.id, "s", now=0, connection_id=new_id()))
+    dnd = StatusRecord(Status.DND, Source.MANUAL, at(1))
+    await presences.set_status(first.presence.id, dnd)
+    await presences.disconnect(first.presence.connection_id or "", at(2))
+
+    later = 2 + GRACE + 1  # the grace window ran out: connect ends it, starts anew
+    again = await presences.connect(
+        arrival(m.id, ada.id, "s", now=later),
+        capacity=CAPACITY,
+        grace_cutoff=at(later - GRACE),
+        initial=StatusRecord(Status.IDLE, Source.MANUAL, at(later)),
+        manual_cutoff=at(0),
+    )
+
+    assert not again.resumed and again.presence.id != first.presence.id
+    assert again.presence.status == dnd
