@@ -181,7 +181,7 @@ class PostgresNotifier(Notifier):
         if message.get("i") == self.instance:
             return
         if "w" in message:
-            here = [m for m in message["w"] if self._served_here(m)]
+            here = [m for m in message["w"] if self._sessions_here(m)]
             if here:
                 self._spawn(self.local.wake(here))
         elif "s" in message and self.on_status is not None:
