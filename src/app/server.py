@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import inspect
 import logging
+import resource
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -17,12 +19,14 @@ import uvicorn
 
 from adapters.http.app import create_app
 from adapters.http.gateway import Gateway
+from adapters.http.guard import Guard, Throttled, protocols
 from app.config import Settings
 from app.container import Container
 from app.database import open_store
 from app.tasks import Background, HealthMonitor
 from domain.admission import HelloAuth
 from domain.errors import DomainError
+from domain.pending import PendingLimits
 from domain.usecases import connect
 
 log = logging.getLogger("meshbroker.server")
@@ -75,6 +79,34 @@ class BrokerServer(uvicorn.Server):
             self.ready.set()
 
 
+def raise_fd_limit() -> None:
+    """Let the process open as many files as its hard limit allows: the pending
+    connection limits are meant to be reached before file descriptors run out."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            hard = max(soft, 65536)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("file descriptor limit not raised", extra={"ctx": {"error": str(exc)}})
+
+
+_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_out_of_resources = Throttled(log, "out of file descriptors: new connections wait", every=10.0)
+
+
+def quiet_resource_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncio reports each failed accept() with a traceback (once a second per
+    listening socket, plus every failure elsewhere): when the process is out of file
+    descriptors, one line every 10 s says so instead."""
+    exc = context.get("exception")
+    if isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS:
+        _out_of_resources(error=str(exc))
+        return
+    loop.default_exception_handler(context)
+
+
 async def resolve(value: Any) -> Any:
     """A provider's value: providers that depend on an async Resource return awaitables."""
     return await value if inspect.isawaitable(value) else value
@@ -117,11 +149,27 @@ async def _serve(settings: Settings, container: Container, started: float) -> in
         healthy=lambda: monitor.healthy,
         health_info=health_info,
         render_metrics=metrics.render,
+        write_timeout=settings.ws_write_timeout_seconds,
     )
+    guard = Guard(
+        limits=PendingLimits(
+            total=settings.max_pending_connections,
+            per_address=settings.max_pending_connections_per_ip,
+        ),
+        request_timeout=settings.hello_timeout_seconds,
+        write_timeout=settings.ws_write_timeout_seconds,
+        on_refused=metrics.connection_rejected,
+        on_timeout=lambda _phase: metrics.connection_rejected("hello_timeout"),
+    )
+    http_protocol, ws_protocol = protocols(guard)
+    raise_fd_limit()
+    asyncio.get_running_loop().set_exception_handler(quiet_resource_errors)
     config = uvicorn.Config(
-        create_app(gateway),
+        create_app(gateway, openapi=not settings.production),
         host=settings.host,
         port=settings.port,
+        http=http_protocol,
+        ws=ws_protocol,
         ws_max_size=4 * settings.max_message_bytes,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_pong_timeout_seconds,

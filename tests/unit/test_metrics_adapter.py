@@ -68,7 +68,14 @@ def value(metrics: OtelMetrics, name: str, **labels: str) -> float:
 def test_every_contract_series_is_there_from_the_start(metrics: OtelMetrics) -> None:
     names = {name for name, _ in samples(metrics)}
     assert set(CONTRACT_SERIES) <= names
-    assert names == set(CONTRACT_SERIES) | {"broker_messages_pushed_total"}
+    extra = {"broker_messages_pushed_total", "broker_listen_connection_lost_total"}
+    assert names == set(CONTRACT_SERIES) | extra
+
+
+def test_a_lost_listen_connection_is_counted(metrics: OtelMetrics) -> None:
+    metrics.listen_lost()
+    metrics.listen_lost()
+    assert value(metrics, "broker_listen_connection_lost_total") == 2
 
 
 @pytest.mark.parametrize(("name", "label", "label_value"), LABELLED, ids=lambda x: str(x))

@@ -48,3 +48,6 @@ class RecordingMetrics(Metrics):
 
     def db_healthy(self, healthy: bool) -> None:
         self.healthy = healthy
+
+    def listen_lost(self) -> None:
+        self.counts["listen_lost"] += 1
