@@ -4,8 +4,9 @@ Not part of CI. It starts one `meshbroker serve` (default settings, except those
 with --env) on a database of its own (created on the server of TEST_DATABASE_URL /
 DATABASE_URL, dropped at the end), then, all at the same time for --seconds:
 
-- a stuck reader: a member says hello, then never reads again (4 KB receive buffer),
-  while mail keeps coming for it;
+- two stuck readers: members that say hello, then never read again (4 KB receive
+  buffer). One is a mesh-mate of the honest peers (their small broadcasts reach it);
+  the other is sent 48 KB messages, about 10 a second, by a feeder;
 - a ping flood: a socket that upgrades, never says hello and never reads, and sends
   pings as fast as the kernel takes them;
 - --half-open connections that send half a request line and nothing more, spread over
@@ -16,7 +17,8 @@ DATABASE_URL, dropped at the end), then, all at the same time for --seconds:
 
 It reports /health's answers and latencies, deliveries to the honest peers (sent,
 received, latency), when the stuck reader and the flood were dropped, how many
-half-open connections got 408 / 503 / nothing, the broker's RSS, open file descriptors
+half-open connections got 408 / 503 / nothing (the stuck readers' drop is found by
+writing to them, never by reading), the broker's RSS, open file descriptors
 and log volume, and exits 1 when /health was ever not 200 or an honest peer missed mail.
 
     uv run python scripts/hostile.py                      # the figures in reliability.md
@@ -31,11 +33,14 @@ import base64
 import contextlib
 import json
 import os
+import resource
 import secrets
 import socket
 import statistics
 import struct
+import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -68,6 +73,25 @@ class CountingBroker(BrokerProcess):
         super().__init__(database_url, **env)
         self.log_bytes = 0
         self.levels: dict[str, int] = {}
+        self.nofile = 0  # when set: the broker's file descriptor limit (soft and hard)
+
+    def start(self) -> CountingBroker:
+        def limit() -> None:
+            if self.nofile:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=limit,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        line = self.wait_log(lambda e: e.get("msg") == "broker listening")
+        self.port = int(line["port"])
+        return self
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
@@ -130,19 +154,20 @@ def frame(opcode: int, payload: bytes) -> bytes:
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def wait_dropped(sock: socket.socket, limit: float) -> float | None:
-    """Seconds until the broker drops this socket (its buffered data read and thrown
-    away), or None if it is still open after `limit`."""
-    began = time.monotonic()
+def wait_dropped(sock: socket.socket, limit: float, began: float) -> float | None:
+    """Seconds from `began` until the broker resets this socket, found by writing an
+    empty pong every 0.2 s (never by reading: that would take the data the broker
+    waits on); None if it is still open after `limit`."""
     sock.settimeout(limit)
     try:
-        while sock.recv(1 << 20):
-            pass
+        while time.monotonic() - began < limit:
+            sock.sendall(frame(0xA, b""))
+            time.sleep(0.2)
     except (ConnectionResetError, BrokenPipeError):
-        pass
+        return time.monotonic() - began
     except TimeoutError:
-        return None
-    return time.monotonic() - began
+        pass
+    return None
 
 
 # ---------------------------------------------------------------- the attackers
@@ -261,7 +286,7 @@ async def honest_peer(
 
 
 async def feed_the_stuck(url: str, who: Identity, target: Identity, until: float) -> int:
-    """Mail for the stuck reader: 48 KB messages, 10 a second."""
+    """Mail for the stuck reader: 48 KB messages, about 10 a second."""
     blob = base64.b64encode(os.urandom(36_000)).decode()
     sent = 0
     async with connect(url, max_size=None) as ws:
@@ -311,9 +336,12 @@ async def run(args: argparse.Namespace) -> int:
         feeder_mesh_mate = await new_member(database, feeder.mesh, "stuck2")
         env = dict(item.split("=", 1) for item in args.env)
         broker = CountingBroker(url, BROKER_SKIP_MIGRATE="1", **env)
+        broker.nofile = args.broker_nofile
         broker.start()
         assert broker.port is not None and broker.proc is not None
         pid, port = broker.proc.pid, broker.port
+        if args.broker_nofile:
+            report["broker_nofile"] = args.broker_nofile
         report["settings"] = env or "defaults"
         report["before"] = proc_stat(pid)
         until = time.monotonic() + args.seconds
@@ -326,6 +354,7 @@ async def run(args: argparse.Namespace) -> int:
             for i, who in enumerate(honest)
         ]
         # The attack, all at once.
+        attack_began = time.monotonic()
         stuck = await asyncio.to_thread(stuck_reader, port, stuck_who)
         stuck2 = await asyncio.to_thread(stuck_reader, port, feeder_mesh_mate)
         feeding = asyncio.create_task(feed_the_stuck(broker.url, feeder, feeder_mesh_mate, until))
@@ -339,8 +368,8 @@ async def run(args: argparse.Namespace) -> int:
         await asyncio.sleep(1.0)
         report["under_attack"] = proc_stat(pid)
         dropped = await asyncio.gather(
-            asyncio.to_thread(wait_dropped, stuck, args.seconds + 30),
-            asyncio.to_thread(wait_dropped, stuck2, args.seconds + 30),
+            asyncio.to_thread(wait_dropped, stuck, args.seconds + 90, attack_began),
+            asyncio.to_thread(wait_dropped, stuck2, args.seconds + 90, attack_began),
         )
         report["stuck_reader_dropped_after_s"] = [
             None if d is None else round(d, 1) for d in dropped
@@ -381,6 +410,13 @@ async def run(args: argparse.Namespace) -> int:
                     warnings.get(str(entry.get("msg"))[:80], 0) + 1
                 )
         report["warnings"] = warnings
+        noted = ("ws peer stuck: aborted", "ws close", "ws hello")
+        report["ws_log"] = {m: sum(1 for e in broker.logs if e.get("msg") == m) for m in noted}
+        report["stuck_log"] = [
+            {k: e.get(k) for k in ("ts", "on", "after")}
+            for e in broker.logs
+            if e.get("msg") == "ws peer stuck: aborted"
+        ]
         began = time.monotonic()
         report["sigterm_exit"] = broker.terminate()
         report["sigterm_took_s"] = round(time.monotonic() - began, 2)
@@ -406,6 +442,9 @@ def main() -> None:
     parser.add_argument("--half-open", type=int, default=800)
     parser.add_argument("--per-address", type=int, default=100)
     parser.add_argument("--one-address", type=int, default=200)
+    parser.add_argument(
+        "--broker-nofile", type=int, default=0, help="lower the broker's fd limit to this"
+    )
     parser.add_argument("--env", action="append", default=[], help="NAME=value for the broker")
     parser.add_argument(
         "--database-url",

@@ -79,17 +79,33 @@ class BrokerServer(uvicorn.Server):
             self.ready.set()
 
 
-def raise_fd_limit() -> None:
-    """Let the process open as many files as its hard limit allows: the pending
-    connection limits are meant to be reached before file descriptors run out."""
+def raise_fd_limit() -> int:
+    """Let the process open as many files as its hard limit allows; return the limit
+    (0 when unknown). The pending-connection bound is kept under half of it, so that
+    connections that have proved nothing never take the last file descriptors."""
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if hard == resource.RLIM_INFINITY:
             hard = max(soft, 65536)
         if soft < hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        return int(soft)
     except (ValueError, OSError) as exc:
         log.warning("file descriptor limit not raised", extra={"ctx": {"error": str(exc)}})
+        return 0
+
+
+def pending_bound(configured: int, fd_limit: int) -> int:
+    """MAX_PENDING_CONNECTIONS, lowered to half the file descriptor limit if above it."""
+    if fd_limit <= 0 or configured <= fd_limit // 2:
+        return configured
+    bound = max(1, fd_limit // 2)
+    log.warning(
+        "MAX_PENDING_CONNECTIONS lowered to half the file descriptor limit",
+        extra={"ctx": {"configured": configured, "used": bound, "fd_limit": fd_limit}},
+    )
+    return bound
 
 
 _RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
@@ -151,9 +167,10 @@ async def _serve(settings: Settings, container: Container, started: float) -> in
         render_metrics=metrics.render,
         write_timeout=settings.ws_write_timeout_seconds,
     )
+    fd_limit = raise_fd_limit()
     guard = Guard(
         limits=PendingLimits(
-            total=settings.max_pending_connections,
+            total=pending_bound(settings.max_pending_connections, fd_limit),
             per_address=settings.max_pending_connections_per_ip,
         ),
         request_timeout=settings.hello_timeout_seconds,
@@ -162,7 +179,6 @@ async def _serve(settings: Settings, container: Container, started: float) -> in
         on_timeout=lambda _phase: metrics.connection_rejected("hello_timeout"),
     )
     http_protocol, ws_protocol = protocols(guard)
-    raise_fd_limit()
     asyncio.get_running_loop().set_exception_handler(quiet_resource_errors)
     config = uvicorn.Config(
         create_app(gateway, openapi=not settings.production),
