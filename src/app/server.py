@@ -176,7 +176,11 @@ async def _serve(settings: Settings, container: Container, started: float) -> in
         request_timeout=settings.hello_timeout_seconds,
         write_timeout=settings.ws_write_timeout_seconds,
         on_refused=metrics.connection_rejected,
-        on_timeout=lambda _phase: metrics.connection_rejected("hello_timeout"),
+        # A WebSocket's hello timeout is counted by the app (ws.py); the protocol's own
+        # deadline behind it would count the same socket twice.
+        on_timeout=lambda phase: (
+            metrics.connection_rejected("hello_timeout") if phase == "http" else None
+        ),
     )
     http_protocol, ws_protocol = protocols(guard)
     asyncio.get_running_loop().set_exception_handler(quiet_resource_errors)
