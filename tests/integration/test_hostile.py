@@ -425,6 +425,22 @@ async def test_binary_frames_before_hello_are_invalid_and_a_binary_hello_is_refu
     assert (await peer.expect("hello_ok"))["memberId"] == ada.member.id
 
 
+async def test_a_text_frame_that_is_not_utf8_closes_1007_without_a_traceback(
+    brokers: list[BrokerProcess], database_url: str
+) -> None:
+    broker = start(brokers, database_url)
+    sock = raw_socket(broker)
+    upgrade(sock)
+
+    sock.sendall(frame(0x1, b'{"type":"hello","cwd":"\xff"}'))
+    opcode, payload = read_frame(sock)
+
+    assert opcode == 0x8
+    assert struct.unpack("!H", payload[:2])[0] == 1007
+    broker.wait_log(lambda e: e.get("msg") == "ws frame not UTF-8: closed 1007")
+    assert not [e for e in broker.logs if e.get("level") == "error" or "traceback" in e]
+
+
 async def test_hooks_refuse_what_a_web_page_or_a_bad_client_sends(
     brokers: list[BrokerProcess], database_url: str
 ) -> None:
