@@ -410,7 +410,7 @@ async def test_a_ping_flood_before_hello_grows_no_memory(
 # ---------------------------------------------------------------- 5: bad input
 
 
-async def test_binary_frames_before_hello_are_invalid_and_a_binary_hello_is_refused(
+async def test_binary_frames_before_hello_get_no_hello_and_a_binary_hello_is_refused(
     brokers: list[BrokerProcess], database_url: str, database: Database
 ) -> None:
     broker = start(brokers, database_url)
@@ -418,9 +418,9 @@ async def test_binary_frames_before_hello_are_invalid_and_a_binary_hello_is_refu
     peer = await WsPeer.open(broker.url)
 
     await peer.send(b"\xff\xfe\x00")
-    assert (await peer.expect("error"))["code"] == "invalid"
+    assert (await peer.expect("error"))["code"] == "no_hello"
     await peer.send(json.dumps(signed_hello(ada, "s-1")).encode())
-    assert (await peer.expect("error"))["code"] == "invalid"
+    assert (await peer.expect("error"))["code"] == "no_hello"
     await peer.send(signed_hello(ada, "s-2"))
     assert (await peer.expect("hello_ok"))["memberId"] == ada.member.id
 

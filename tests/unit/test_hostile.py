@@ -236,7 +236,7 @@ class ScriptedSocket:
     [b"\xff\xfe not utf-8", b'{"type":"hello","meshId":"\xff"}'],
     ids=["invalid-utf8", "invalid-utf8-in-a-hello"],
 )
-async def test_a_binary_frame_before_hello_is_invalid_and_the_socket_stays(
+async def test_a_binary_frame_before_hello_is_no_hello_and_the_socket_stays(
     broker: Harness, payload: bytes
 ) -> None:
     ada = await broker.peer("ada")
@@ -249,8 +249,8 @@ async def test_a_binary_frame_before_hello_is_invalid_and_the_socket_stays(
 
     assert socket.sent[0] == {
         "type": "error",
-        "code": "invalid",
-        "message": "frames must be text (JSON)",
+        "code": "no_hello",
+        "message": "frames must be text (JSON): say hello in a text frame",
     }
     assert socket.closed is None
     socket.inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
@@ -267,7 +267,7 @@ async def test_a_hello_in_a_binary_frame_is_refused(broker: Harness) -> None:
     socket.inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
     await asyncio.wait_for(handler, WAIT)
 
-    assert [f["code"] for f in socket.sent] == ["invalid"]
+    assert [f["code"] for f in socket.sent] == ["no_hello"]
     assert broker.ctx.sessions.of_member(ada.member.id) == []
 
 

@@ -143,6 +143,9 @@ async def _receive(connection: WsConnection) -> str | bytes | None:
     return payload if payload is not None else event.get("bytes") or b""
 
 
+BINARY_BEFORE_HELLO = "frames must be text (JSON): say hello in a text frame"
+
+
 async def _await_hello(connection: WsConnection, gateway: Gateway) -> connect.Welcome | None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + gateway.hello_timeout
@@ -156,8 +159,8 @@ async def _await_hello(connection: WsConnection, gateway: Gateway) -> connect.We
             return None
         if payload is None:
             return None
-        if isinstance(payload, bytes):  # a hello too must be text
-            await connection.send_text(frames.error("invalid", "frames must be text (JSON)"))
+        if isinstance(payload, bytes):  # a hello too must be text (protocol.md: no_hello)
+            await connection.send_text(frames.error("no_hello", BINARY_BEFORE_HELLO))
             continue
         try:
             frame = wire.client_decoder.decode(payload)
