@@ -47,6 +47,16 @@ VARIABLES: list[tuple[str, str, Any, str, Any, list[str]]] = [
     ("WS_PING_INTERVAL_SECONDS", "ws_ping_interval_seconds", 30, "10", 10, ["0", "x"]),
     ("WS_PONG_TIMEOUT_SECONDS", "ws_pong_timeout_seconds", 45, "15", 15, ["0", "-45"]),
     ("MEMBER_CACHE_SECONDS", "member_cache_seconds", 5, "0", 0, ["-1", "off"]),
+    ("WS_WRITE_TIMEOUT_SECONDS", "ws_write_timeout_seconds", 5, "0.5", 0.5, ["0", "never"]),
+    ("MAX_PENDING_CONNECTIONS", "max_pending_connections", 1024, "10", 10, ["0", "lots"]),
+    (
+        "MAX_PENDING_CONNECTIONS_PER_IP",
+        "max_pending_connections_per_ip",
+        128,
+        "4",
+        4,
+        ["0", "-1"],
+    ),
     ("BROKER_DATA_DIR", "data_dir", Path(".meshbroker"), "/var/lib/mb", Path("/var/lib/mb"), []),
     ("BROKER_SKIP_MIGRATE", "skip_migrate", False, "1", True, ["2", "yes", "maybe"]),
     ("LOG_LEVEL", "log_level", "info", "debug", "debug", ["verbose", "trace"]),
@@ -309,3 +319,11 @@ def test_invites_carry_the_public_url_else_this_machines_port() -> None:
     assert Settings.from_env({"BROKER_PORT": "7911"}).invite_url() == "ws://127.0.0.1:7911/ws"
     public = {"BROKER_PUBLIC_URL": "wss://mesh.example.com/ws"}
     assert Settings.from_env(public).invite_url() == "wss://mesh.example.com/ws"
+
+
+def test_the_pending_bound_stays_under_half_the_file_descriptor_limit() -> None:
+    from app.server import pending_bound
+
+    assert pending_bound(1024, 20000) == 1024
+    assert pending_bound(1024, 300) == 150
+    assert pending_bound(1024, 0) == 1024  # the limit is unknown: as configured
