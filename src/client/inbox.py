@@ -104,26 +104,30 @@ class Inbox:
         cwd: str,
         message: Stored,
     ) -> bool:
-        """Keep `message` for `session_id`; False if this recipient has it already.
+        """Keep `message` for `session_id`; True when it is new to this session, False
+        for a duplicate (this recipient has it already).
 
-        A redelivery that finds the message still unshown hands it to `session_id`
-        (the session that stored it first may be gone), so it is never stranded."""
+        A redelivery that finds the message still unshown under another session (one
+        that stored it and died before its ack) hands it to `session_id`, so it is
+        never stranded; that counts as new here."""
         with self._immediate():
             self._db.execute("BEGIN IMMEDIATE")
             existing = self._db.execute(
-                "SELECT shown_at FROM messages WHERE recipient = ? AND message_id = ?",
+                "SELECT shown_at, session_id FROM messages WHERE recipient = ? AND message_id = ?",
                 (recipient, message.message_id),
             ).fetchone()
+            fresh = existing is None
             if existing is None:
                 self._insert(recipient, session_id, cwd, message)
-            elif existing[0] is None:
+            elif existing[0] is None and existing[1] != session_id:
                 self._db.execute(
                     "UPDATE messages SET session_id = ?, cwd = ? "
                     "WHERE recipient = ? AND message_id = ?",
                     (session_id, cwd, recipient, message.message_id),
                 )
+                fresh = True
             self._db.execute("COMMIT")
-        return existing is None
+        return fresh
 
     def _insert(self, recipient: str, session_id: str, cwd: str, message: Stored) -> None:
         self._db.execute(

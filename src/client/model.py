@@ -19,6 +19,7 @@ class PeerConfig:
     pid: int | None
     connect_timeout: float = 10.0
     request_timeout: float = 30.0
+    capabilities: tuple[str, ...] = ("ack",)
 
 
 @dataclass(frozen=True, slots=True)
