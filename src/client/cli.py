@@ -150,7 +150,7 @@ def _parser() -> Parser:
         description="Run `claude --dangerously-load-development-channels server:meshpeer "
         "ARGS...` with MESHPEER_CHANNEL=1, so that messages arrive as channel events.",
     )
-    claude.add_argument("args", nargs=argparse.REMAINDER, help="passed on to claude")
+    claude.add_argument("args", nargs="*", help="passed on to claude")
     return parser
 
 
@@ -177,6 +177,10 @@ def print_json(value: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["claude"] and argv[1:] not in (["-h"], ["--help"]):
+        # Everything after `claude` is Claude Code's, flags included.
+        argv = ["claude", "--", *argv[1:]]
     args = _parser().parse_args(argv)
     if args.command == "hook":
         from client import hook
