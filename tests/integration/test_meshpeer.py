@@ -478,9 +478,7 @@ def test_install_and_claude_as_the_docs_show(
     home.mkdir()
     fake.mkdir()
     claude = fake / "claude"
-    claude.write_text(
-        "#!/bin/sh\nprintf '%s\\n' \"$MESHPEER_CHANNEL\" \"$@\"\n", encoding="utf-8"
-    )
+    claude.write_text('#!/bin/sh\nprintf \'%s\\n\' "$MESHPEER_CHANNEL" "$@"\n', encoding="utf-8")
     claude.chmod(0o755)
     env = {**mesh.bob.env(broker), "HOME": str(home), "PATH": "/usr/bin:/bin"}
 
