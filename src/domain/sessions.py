@@ -21,6 +21,7 @@ class Session:
     acks: bool
     status: Status
     connected_at: datetime
+    transient: bool = False
 
     @property
     def connection_id(self) -> str:

@@ -96,6 +96,7 @@ class Harness:
         session_id: str | None = None,
         *,
         acks: bool = True,
+        transient: bool = False,
         pid: int | None = 4242,
         cwd: str = "/home/ada/proj",
         skew_ms: int = 0,
@@ -109,7 +110,8 @@ class Harness:
             cwd=cwd,
             timestamp_ms=int(self.clock.now().timestamp() * 1000) + skew_ms,
             signature="",
-            capabilities=frozenset({"ack"} if acks else ()),
+            capabilities=frozenset({"ack"} if acks else ())
+            | ({"transient"} if transient else set()),
         )
         signature = peer.key.sign(canonical(unsigned)).signature.hex()
         return replace(unsigned, signature=signature)

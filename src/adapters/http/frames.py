@@ -8,7 +8,7 @@ import msgspec
 
 from adapters import wire
 from domain.admission import Hello
-from domain.model import Message, PeerView
+from domain.model import Member, Message, PeerView
 
 
 def iso(moment: datetime) -> str:
@@ -52,6 +52,12 @@ def peer(view: PeerView) -> wire.Peer:
         status=view.status.value,
         online=view.online,
         connected_at=iso(view.connected_at),
+    )
+
+
+def member(m: Member) -> wire.MemberInfo:
+    return wire.MemberInfo(
+        member_id=m.id, pubkey=m.pubkey, display_name=m.display_name, role=m.role.value
     )
 
 

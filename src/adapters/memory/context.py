@@ -32,12 +32,13 @@ def memory_context(
     if cached:
         notifier.cache = CachingDirectory(directory, clock)
         lookups = notifier.cache
+    presences = InMemoryPresenceStore(directory)
     ctx = Context(
         clock=clock,
         directory=lookups,
         admin=directory,
-        presences=InMemoryPresenceStore(directory),
-        mailbox=InMemoryMailbox(),
+        presences=presences,
+        mailbox=InMemoryMailbox(presences),
         signals=InMemoryPendingSignals(),
         replay=InMemoryReplayGuard(),
         notifier=notifier,

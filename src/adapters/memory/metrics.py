@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from domain.model import Priority
+from domain.model import Priority, Status
 from domain.ports import Metrics
 
 
@@ -15,6 +15,7 @@ class RecordingMetrics(Metrics):
         self.latencies: list[float] = []
         self.depth: int | None = None
         self.healthy: bool | None = None
+        self.by_status: dict[Status, int] = {}
 
     def connection_opened(self) -> None:
         self.counts["connections_opened"] += 1
@@ -48,3 +49,6 @@ class RecordingMetrics(Metrics):
 
     def db_healthy(self, healthy: bool) -> None:
         self.healthy = healthy
+
+    def sessions(self, by_status: Mapping[Status, int]) -> None:
+        self.by_status = dict(by_status)

@@ -61,10 +61,23 @@ class PostgresNotifier(Notifier):
 
     async def wake(self, member_ids: Iterable[str]) -> None:
         ids = list(member_ids)
-        here = [m for m in ids if self.local.sessions.of_member(m)]
+        here = [m for m in ids if self._served_here(m)]
         if here:
             await self.local.wake(here)
-        away = set(ids).difference(here)
+        self._publish(set(ids).difference(here))
+
+    async def wake_everywhere(self, member_ids: Iterable[str]) -> None:
+        ids = set(member_ids)
+        here = [m for m in ids if self._served_here(m)]
+        if here:
+            await self.local.wake(here)
+        self._publish(ids)
+
+    def _served_here(self, member_id: str) -> bool:
+        # A transient (one-shot) session is pushed no mail: it does not count.
+        return any(not s.transient for s in self.local.sessions.of_member(member_id))
+
+    def _publish(self, away: set[str]) -> None:
         if away:
             self._away |= away
             if self._flush is None:
@@ -154,7 +167,7 @@ class PostgresNotifier(Notifier):
         if message.get("i") == self.instance:
             return
         if "w" in message:
-            here = [m for m in message["w"] if self.local.sessions.of_member(m)]
+            here = [m for m in message["w"] if self._served_here(m)]
             if here:
                 self._spawn(self.local.wake(here))
         elif "s" in message and self.on_status is not None:

@@ -16,6 +16,8 @@ from domain.usecases.context import Context
 from domain.usecases.status import record_status
 
 ACK_CAPABILITY = "ack"
+# A one-shot command (meshpeer send, peers): no grace window, not shown to others.
+TRANSIENT_CAPABILITY = "transient"
 CLOSE_GOING_AWAY = 1001
 CLOSE_REPLACED = 4000
 
@@ -60,6 +62,7 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
         connection_id=connection.id,
         hook_token_hash=hash_token(token),
         now=now,
+        transient=TRANSIENT_CAPABILITY in request.capabilities,
     )
     admitted = await ctx.presences.connect(
         arrival,
@@ -89,6 +92,7 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
         acks=ACK_CAPABILITY in request.capabilities,
         status=presence.status.status,
         connected_at=now,
+        transient=arrival.transient,
     )
     ctx.sessions.add(session)
     ctx.metrics.connection_opened()
@@ -109,6 +113,7 @@ async def disconnect(ctx: Context, session: Session) -> bool:
         presence_id=session.presence_id,
         member_id=session.member_id,
         at=ctx.clock.now(),
+        transient=session.transient,
     )
     try:
         await record_departure(ctx, departure)
@@ -122,7 +127,13 @@ async def record_departure(ctx: Context, departure: Departure) -> None:
     """Write a departure: each step is keyed by the closed connection's id, so writing
     it again (a retry) changes nothing that moved on since."""
     await ctx.mailbox.release(departure.connection_id)
-    await ctx.presences.disconnect(departure.connection_id, departure.at)
+    left = await ctx.presences.disconnect(departure.connection_id, departure.at)
+    if departure.transient and left is not None:
+        # A one-shot session is not coming back: no grace window, and mail held for
+        # it goes to the member's other sessions now, wherever they are.
+        await ctx.presences.end([left.id], departure.at)
+        await ctx.notifier.wake_everywhere([departure.member_id])
+        return
     await ctx.notifier.wake([departure.member_id])
 
 
@@ -149,5 +160,8 @@ async def shutdown(ctx: Context) -> int:
         ctx.sessions.remove(session)
         await session.connection.close(CLOSE_GOING_AWAY, "server shutting down")
     await ctx.presences.end([s.presence_id for s in sessions], ctx.clock.now())
+    if sessions:
+        # Mail held for one of these sessions is now for the member's others, elsewhere.
+        await ctx.notifier.wake_everywhere({s.member_id for s in sessions})
     await record_deferred(ctx)
     return len(sessions)

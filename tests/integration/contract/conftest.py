@@ -55,11 +55,12 @@ def stores(request: pytest.FixtureRequest) -> Stores:
     # and is only set up when a postgres case runs (`-k memory` needs no server).
     if request.param == "memory":
         directory = InMemoryDirectory()
+        presences = InMemoryPresenceStore(directory)
         return Stores(
             "memory",
             directory,  # type: ignore[arg-type]
-            InMemoryPresenceStore(directory),
-            InMemoryMailbox(),
+            presences,
+            InMemoryMailbox(presences),
             InMemoryPendingSignals(),
             InMemoryReplayGuard(),
         )
