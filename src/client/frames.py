@@ -10,25 +10,22 @@ from websockets.exceptions import InvalidURI
 
 from adapters import wire
 from client.errors import Fatal, Replaced, TryAgain
-from client.roster import Members
 
 log = logging.getLogger("meshpeer")
 FATAL_REASONS = frozenset({"unauthorized", "revoked"})
 REPLACED = 4000
-ClientBound = wire.BrokerFrame | Members
-_decoder = msgspec.json.Decoder(ClientBound)
 
 
-def log_unmatched(frame: ClientBound) -> None:
+def log_unmatched(frame: wire.BrokerFrame) -> None:
     if isinstance(frame, wire.Error):
         log.warning("broker error %s: %s", frame.code, frame.message)
     else:
         log.debug("unmatched %s frame", type(frame).__name__)
 
 
-def decode(raw: str | bytes) -> ClientBound | None:
+def decode(raw: str | bytes) -> wire.BrokerFrame | None:
     try:
-        frame: ClientBound = _decoder.decode(raw)
+        frame: wire.BrokerFrame = wire.broker_decoder.decode(raw)
         return frame
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         log.warning("ignoring a frame the client cannot read: %s", exc)

@@ -10,9 +10,9 @@ import logging
 import time
 from collections.abc import Callable
 
+from adapters.wire import MemberInfo as Member
 from client.errors import BrokerError, MeshpeerError
 from client.peer import Peer
-from client.roster import Member
 
 log = logging.getLogger("meshpeer")
 REFRESH_AFTER = 60.0
@@ -62,5 +62,7 @@ class Names:
             log.info("the broker has no list_members (%s): naming connected peers only", exc)
         seen: dict[str, Member] = {}
         for peer in await self._peer.list_peers():
-            seen.setdefault(peer.pubkey, Member(peer.member_id, peer.pubkey, peer.display_name))
+            seen.setdefault(
+                peer.pubkey, Member(peer.member_id, peer.pubkey, peer.display_name, "member")
+            )
         return list(seen.values())

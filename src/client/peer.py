@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from adapters import wire
-from client import crypto, frames, roster
+from client import crypto, frames
 from client.errors import (
     BrokerError,
     Disconnected,
@@ -144,12 +144,12 @@ class Peer:
         assert isinstance(reply, wire.Peers)
         return reply.peers
 
-    async def list_members(self) -> list[roster.Member]:
+    async def list_members(self) -> list[wire.MemberInfo]:
         """Every unrevoked member of the mesh, connected or not."""
         request_id = self._pending.new_id("m")
-        frame = roster.ListMembers(id=request_id)
+        frame = wire.ListMembers(id=request_id)
         reply = await self._request(frame, lambda: self._pending.expect(request_id))
-        assert isinstance(reply, roster.Members)
+        assert isinstance(reply, wire.Members)
         return list(reply.members)
 
     @property
@@ -159,7 +159,7 @@ class Peer:
 
     async def _request(
         self,
-        frame: wire.ClientFrame | roster.ListMembers,
+        frame: wire.ClientFrame,
         expect: Callable[[], asyncio.Future[Reply]],
     ) -> Reply:
         timeout = self.config.request_timeout
@@ -174,7 +174,7 @@ class Peer:
         finally:
             self._pending.forget(future)
 
-    async def _write(self, frame: wire.ClientFrame | roster.ListMembers) -> None:
+    async def _write(self, frame: wire.ClientFrame) -> None:
         ws = self._ws
         if ws is None:
             raise Disconnected("not connected")

@@ -13,10 +13,8 @@ from collections import deque
 
 from adapters import wire
 from client.errors import BrokerError
-from client.frames import ClientBound
-from client.roster import Members
 
-Reply = wire.Ack | wire.Peers | wire.StatusReply | Members
+Reply = wire.Ack | wire.Peers | wire.StatusReply | wire.Members
 
 
 class Pending:
@@ -43,23 +41,26 @@ class Pending:
         if future in self._status:
             self._status.remove(future)
 
-    def resolve(self, frame: ClientBound) -> bool:
+    def resolve(self, frame: wire.BrokerFrame) -> bool:
         """Settle the request `frame` answers; False when it answers none."""
         future = self._claim(frame)
         if future is None or future.done():
             return False
         if isinstance(frame, wire.Error):
             future.set_exception(BrokerError(frame.code, frame.message))
-        elif isinstance(frame, wire.Ack | wire.Peers | wire.StatusReply | Members):
+        elif isinstance(frame, wire.Ack | wire.Peers | wire.StatusReply | wire.Members):
             future.set_result(frame)
         return True
 
-    def _claim(self, frame: ClientBound) -> asyncio.Future[Reply] | None:
+    def _claim(self, frame: wire.BrokerFrame) -> asyncio.Future[Reply] | None:
         if isinstance(frame, wire.StatusReply) or (
             isinstance(frame, wire.Error) and frame.id is None
         ):
             return self._status.popleft() if self._status else None
-        if isinstance(frame, wire.Ack | wire.Peers | wire.Error | Members) and frame.id is not None:
+        if (
+            isinstance(frame, wire.Ack | wire.Peers | wire.Error | wire.Members)
+            and frame.id is not None
+        ):
             return self._by_id.pop(str(frame.id), None)
         return None
 

@@ -10,12 +10,12 @@ import json
 import time
 from typing import Any
 
+from adapters.wire import MemberInfo as Member
 from client.crypto import OpenError, x25519_public
 from client.errors import BrokerError, MeshpeerError
 from client.mcp.link import Connected, Link, Unavailable
 from client.mcp.protocol import INVALID_PARAMS, RpcError
 from client.peer import PUBKEY
-from client.roster import Member
 
 PRIORITIES = ("now", "next", "low")
 STATUSES = ("idle", "working", "dnd")
@@ -133,7 +133,7 @@ class Tools:
                 x25519_public(who)
             except OpenError:
                 raise Refused(f"{who!r} is not a valid member pubkey") from None
-            return Member(member_id="", pubkey=who, display_name=who[:12])
+            return Member(member_id="", pubkey=who, display_name=who[:12], role="member")
         named = _named(who, members)
         if len(named) != 1:
             raise Refused(_not_one(who, named, members))
