@@ -481,6 +481,7 @@ def test_install_and_claude_as_the_docs_show(
     claude.write_text('#!/bin/sh\nprintf \'%s\\n\' "$MESHPEER_CHANNEL" "$@"\n', encoding="utf-8")
     claude.chmod(0o755)
     env = {**mesh.bob.env(broker), "HOME": str(home), "PATH": "/usr/bin:/bin"}
+    env.pop("CLAUDE_BIN", None)  # the fake one on PATH, never the real client
 
     def run(*args: str, path: str = "/usr/bin:/bin") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
