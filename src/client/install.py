@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -85,6 +86,10 @@ def meshpeer_command() -> str:
 
 def identity_env(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
     """The identity for the server's `env`; empty (and said on stderr) when none is set."""
+    # The inbox, session files (and profiles) live there: the server and hooks must agree.
+    found = {}
+    if env.get("MESHPEER_HOME"):
+        found["MESHPEER_HOME"] = str(Path(env["MESHPEER_HOME"]).expanduser().resolve())
     try:
         settings = resolve(args, env)
     except UsageError as exc:
@@ -93,12 +98,13 @@ def identity_env(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, 
             "MESHPEER_* (or join a mesh) and run install again",
             file=sys.stderr,
         )
-        return {}
+        return found
+    if settings.get("profile"):  # a profile of `meshpeer join` serves: no identity copied
+        chosen = getattr(args, "profile", None) or env.get("MESHPEER_PROFILE")
+        return found | ({"MESHPEER_PROFILE": chosen} if chosen else {})
     keys = {"url": "MESHPEER_URL", "mesh": "MESHPEER_MESH", "member": "MESHPEER_MEMBER"}
-    found = {variable: str(settings[name]) for name, variable in keys.items()}
+    found |= {variable: str(settings[name]) for name, variable in keys.items()}
     found["MESHPEER_KEY"] = str(Path(str(settings["key"])).expanduser().resolve())
-    if env.get("MESHPEER_HOME"):
-        found["MESHPEER_HOME"] = str(Path(env["MESHPEER_HOME"]).expanduser().resolve())
     return found
 
 
@@ -121,7 +127,7 @@ def install(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     stamp = time.strftime("%Y%m%d%H%M%S")
 
     settings = _read_json(settings_path)
-    merged = merge_hooks(settings, f"{_quote(command)} hook")
+    merged = merge_hooks(settings, hook_command(command, entry["env"]))
     if merged != settings:
         changed.append(str(settings_path))
         if not args.dry_run:
@@ -250,5 +256,8 @@ def _backup(path: Path, stamp: str) -> None:
         shutil.copy2(path, path.with_name(f"{path.name}.meshpeer-{stamp}.bak"))
 
 
-def _quote(command: str) -> str:
-    return f"'{command}'" if any(c.isspace() for c in command) else command
+def hook_command(command: str, server_env: Mapping[str, str]) -> str:
+    """`meshpeer hook`, told the server's MESHPEER_HOME (hooks run in Claude Code's env)."""
+    home = server_env.get("MESHPEER_HOME")
+    prefix = f"MESHPEER_HOME={shlex.quote(home)} " if home else ""
+    return f"{prefix}{shlex.quote(command)} hook"

@@ -164,3 +164,16 @@ def test_meshpeer_claude_runs_claude_with_the_channel(
         "opus",
     ]
     assert ran["env"]["MESHPEER_CHANNEL"] == "1" and ran["env"]["HOME"] == os.environ["HOME"]
+
+
+def test_hooks_are_told_the_servers_meshpeer_home(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MESHPEER_HOME", str(home / "my mesh"))
+
+    printed = run(capsys)
+
+    settings = json.loads((home / ".claude" / "settings.json").read_text())
+    command = settings["hooks"]["Stop"][0]["hooks"][0]["command"]
+    assert printed["mcp"]["env"]["MESHPEER_HOME"] == str(home / "my mesh")
+    assert command.startswith(f"MESHPEER_HOME='{home / 'my mesh'}' ") and command.endswith(" hook")
