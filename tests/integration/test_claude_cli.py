@@ -83,3 +83,34 @@ def test_claude_code_connects_to_the_installed_server(tmp_path: Path, with_claud
     assert server and "Connected" in server[0], listed
     assert "Claude Code doctor" in doctor, doctor
     assert "Invalid settings" not in doctor, doctor
+
+
+def test_claude_code_probes_discover_then_initializes_and_lists_the_tools(tmp_path: Path) -> None:
+    """What Claude Code sends to the server, and what it gets back, recorded on the wire."""
+    assert CLAUDE is not None
+    home, project = tmp_path / "home", tmp_path / "project"
+    project.mkdir(parents=True)
+    home.mkdir()
+    env = environment(home, with_claude=True)
+    spy = tmp_path / "spy.sh"
+    spy.write_text(
+        f"#!/bin/sh\ntee -a {tmp_path}/in.log | {BIN}/meshpeer mcp | tee -a {tmp_path}/out.log\n"
+    )
+    spy.chmod(0o755)
+    run([CLAUDE, "mcp", "add", "--scope", "user", "meshpeer", "--", str(spy)], env, project)
+
+    listed = run([CLAUDE, "mcp", "list"], env, project)
+
+    sent = [json.loads(line) for line in (tmp_path / "in.log").read_text().splitlines()]
+    answers = {m["id"]: m for m in map(json.loads, (tmp_path / "out.log").read_text().splitlines())}
+    assert "Connected" in listed, listed
+    assert [m.get("method") for m in sent[:3]] == [
+        "server/discover",
+        "initialize",
+        "notifications/initialized",
+    ]
+    assert answers[sent[0]["id"]]["error"]["code"] == -32601
+    initialized = answers[sent[1]["id"]]["result"]
+    assert initialized["protocolVersion"] == sent[1]["params"]["protocolVersion"]
+    assert initialized["capabilities"]["experimental"] == {"claude/channel": {}}
+    assert all("method" not in m for m in answers.values())  # nothing unasked
