@@ -240,6 +240,33 @@ def test_a_broadcast_reaches_every_other_member_unencrypted(
     assert [(m["text"], m["encrypted"]) for m in got["messages"]] == [("standup in five", False)]
 
 
+def test_one_session_of_a_member_is_reached_by_its_session_id(
+    broker: BrokerProcess, mesh: Mesh, start: Start
+) -> None:
+    """Two Claude Code sessions of one person: each is addressed on its own."""
+    alice = start(mesh.alice, "claude-alice-1s")
+    first, second = start(mesh.bob, "claude-bob-one"), start(mesh.bob, "claude-bob-two")
+    for server in (alice, first, second):
+        server.handshake()
+    eventually(
+        lambda: (
+            {p["sessionId"] for p in connected(alice)["peers"] if p["online"]}
+            >= {"claude-bob-one", "claude-bob-two"}
+        ),
+        "both of bob's sessions online",
+    )
+
+    to_one = alice.structured("mesh_send", to="bob/claude-bob-one", text="for one", priority="now")
+    to_two = alice.structured("mesh_send", to="claude-bob-two", text="for two", priority="now")
+    got_one = first.structured("mesh_inbox", wait_seconds=30)
+    got_two = second.structured("mesh_inbox", wait_seconds=30)
+
+    assert to_one["to"] == to_two["to"] == [{"name": "bob", "pubkey": mesh.bob.pubkey}]
+    assert [m["text"] for m in got_one["messages"]] == ["for one"]
+    assert [m["text"] for m in got_two["messages"]] == ["for two"]
+    assert first.structured("mesh_inbox") == second.structured("mesh_inbox") == {"messages": []}
+
+
 # ---------------------------------------------------------------- channel mode
 
 
