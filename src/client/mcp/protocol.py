@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -132,8 +131,7 @@ class Server:
 
     def _error(self, request_id: Any, code: int, message: str) -> None:
         error = {"code": code, "message": message}
-        with contextlib.suppress(BrokenPipeError):
-            self._io.write({"jsonrpc": "2.0", "id": request_id, "error": error})
+        self._io.write({"jsonrpc": "2.0", "id": request_id, "error": error})
 
     async def _initialize(self, params: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -8,11 +8,14 @@ line at a time."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import sys
 import threading
 from typing import Any, BinaryIO
 
+log = logging.getLogger("meshpeer")
 Message = dict[str, Any]
 EOF_MARK = None
 
@@ -31,8 +34,11 @@ class Stdio:
         try:
             for line in self._stdin:
                 loop.call_soon_threadsafe(self._lines.put_nowait, line)
-        finally:
             loop.call_soon_threadsafe(self._lines.put_nowait, EOF_MARK)
+        except (OSError, ValueError, RuntimeError) as exc:  # stdin gone, or the loop closed
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._lines.put_nowait, EOF_MARK)
+            log.debug("stdin reader stopped: %s", exc)
 
     async def next_line(self) -> bytes | None:
         """The next non-empty line, or None at end of input."""
@@ -42,6 +48,11 @@ class Stdio:
                 return line
 
     def write(self, message: Message) -> None:
+        """Write one message. A closed stdout means the client is gone, which
+        the end of stdin reports, so the failure is logged and the message dropped."""
         data = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
-        self._stdout.write(data + b"\n")
-        self._stdout.flush()
+        try:
+            self._stdout.write(data + b"\n")
+            self._stdout.flush()
+        except (BrokenPipeError, ValueError) as exc:
+            log.warning("stdout closed, message not written: %s", exc)

@@ -90,7 +90,10 @@ class Tools:
         if priority not in PRIORITIES:
             raise Refused("priority must be one of now, next (the default) or low")
         connected = self._link.require()
-        target, recipients = await self._target(connected, to.strip())
+        try:
+            target, recipients = await self._target(connected, to.strip(), fresh=False)
+        except Refused:  # maybe a member added since the roster was cached
+            target, recipients = await self._target(connected, to.strip(), fresh=True)
         ack = await connected.peer.send(target, text, priority)
         if not ack.queued:
             raise BrokerError(ack.error or "refused", "not queued")
@@ -101,8 +104,10 @@ class Tools:
             "to": [{"name": m.display_name, "pubkey": m.pubkey} for m in recipients],
         }
 
-    async def _target(self, connected: Connected, to: str) -> tuple[str, list[Member]]:
-        members = await connected.names.members(fresh=True)
+    async def _target(
+        self, connected: Connected, to: str, *, fresh: bool
+    ) -> tuple[str, list[Member]]:
+        members = await connected.names.members(fresh=fresh or to == "*")
         me = connected.config.identity.pubkey
         if to == "*":
             return "*", [m for m in members if m.pubkey != me]
