@@ -94,13 +94,15 @@ def test_claude_code_probes_discover_then_initializes_and_lists_the_tools(tmp_pa
     env = environment(home, with_claude=True)
     spy = tmp_path / "spy.sh"
     spy.write_text(
-        f"#!/bin/sh\ntee -a {tmp_path}/in.log | {BIN}/meshpeer mcp | tee -a {tmp_path}/out.log\n"
+        f"#!/bin/sh\nenv > {tmp_path}/env.txt\n"
+        f"tee -a {tmp_path}/in.log | {BIN}/meshpeer mcp | tee -a {tmp_path}/out.log\n"
     )
     spy.chmod(0o755)
     run([CLAUDE, "mcp", "add", "--scope", "user", "meshpeer", "--", str(spy)], env, project)
 
-    listed = run([CLAUDE, "mcp", "list"], env, project)
+    listed = run([CLAUDE, "mcp", "list"], {**env, "MESHPEER_CHANNEL": "1"}, project)
 
+    server_env = (tmp_path / "env.txt").read_text().splitlines()
     sent = [json.loads(line) for line in (tmp_path / "in.log").read_text().splitlines()]
     answers = {m["id"]: m for m in map(json.loads, (tmp_path / "out.log").read_text().splitlines())}
     assert "Connected" in listed, listed
@@ -114,3 +116,6 @@ def test_claude_code_probes_discover_then_initializes_and_lists_the_tools(tmp_pa
     assert initialized["protocolVersion"] == sent[1]["params"]["protocolVersion"]
     assert initialized["capabilities"]["experimental"] == {"claude/channel": {}}
     assert all("method" not in m for m in answers.values())  # nothing unasked
+    # What `meshpeer claude` sets reaches the server, and Claude Code names its session.
+    assert "MESHPEER_CHANNEL=1" in server_env
+    assert any(line.startswith("CLAUDE_CODE_SESSION_ID=") for line in server_env)
