@@ -12,7 +12,6 @@ from typing import Any
 
 import msgspec
 
-from adapters.invite_string import InviteString, check_url
 from adapters.postgres.migrate import MigrationError, migrate
 from app.config import ConfigError, Settings
 from app.container import Container
@@ -24,6 +23,7 @@ from domain.invites import check_uses, parse_expiry
 from domain.model import Member, Role
 from domain.usecases import admin, invites
 from domain.usecases.context import Context
+from protocol.invite_string import InviteString, check_url
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import msgspec
 
-from adapters import wire
-from client.cli import UsageError, print_json
 from client.errors import Fatal, MeshpeerError
 from client.hello import TRANSIENT
 from client.identity import KeyFileError, load_key
@@ -23,6 +21,8 @@ from client.names import Names
 from client.peer import Peer, PeerConfig
 from client.profiles import identity_hint
 from client.sessions import find_session, remove_session, write_session
+from client.usage import UsageError, print_json
+from protocol import wire
 
 log = logging.getLogger("meshpeer")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

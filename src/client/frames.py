@@ -8,8 +8,8 @@ import msgspec
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidURI
 
-from adapters import wire
 from client.errors import Fatal, Replaced, TryAgain
+from protocol import wire
 
 log = logging.getLogger("meshpeer")
 FATAL_REASONS = frozenset({"unauthorized", "revoked"})

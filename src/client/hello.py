@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from adapters import wire
 from client.identity import Identity
+from protocol import wire
 
 CAPABILITIES = ("ack",)
 # A one-shot command (send, peers, ...): its presence ends when it closes and others'

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from client.cli import UsageError, print_json, resolve
+from client.usage import UsageError, print_json, resolve
 
 SERVER = "meshpeer"
 CHANNEL_FLAG = "--dangerously-load-development-channels"

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from adapters.invite_string import BadInvite, InviteString, decode
 from client.identity import Identity, KeyFileError, generate, load_key, write_key
 from client.profiles import free_profile_name, write_profile
 from client.sessions import home
 from client.urls import http_base
+from protocol.invite_string import BadInvite, InviteString, decode
 
 HTTP_TIMEOUT = 15.0
 REFUSALS = {

@@ -10,9 +10,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from adapters.wire import MemberInfo as Member
 from client.errors import BrokerError, MeshpeerError
 from client.peer import Peer
+from protocol.wire import MemberInfo as Member
 
 log = logging.getLogger("meshpeer")
 REFRESH_AFTER = 60.0

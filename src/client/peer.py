@@ -22,7 +22,6 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from adapters import wire
 from client import crypto, frames
 from client.errors import (
     BrokerError,
@@ -37,6 +36,7 @@ from client.hello import signed_hello
 from client.model import Incoming, PeerConfig
 from client.pending import Pending, Reply
 from client.retry import Backoff, Seen
+from protocol import wire
 
 log = logging.getLogger("meshpeer")
 

@@ -11,8 +11,8 @@ import asyncio
 import itertools
 from collections import deque
 
-from adapters import wire
 from client.errors import BrokerError
+from protocol import wire
 
 Reply = wire.Ack | wire.Peers | wire.StatusReply | wire.Members
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from nacl.signing import SigningKey
 
-from adapters.invite_string import decode
+from protocol.invite_string import decode
 from tests.integration.support import WAIT, BrokerProcess
 
 JOIN_LIMIT = 40

@@ -583,7 +583,7 @@ def test_a_refused_invite_is_one_line_exit_1_and_writes_nothing(
 
 
 def test_an_invite_for_a_broker_that_is_not_there_writes_nothing(tmp_path: Path) -> None:
-    from adapters.invite_string import InviteString
+    from protocol.invite_string import InviteString
 
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))

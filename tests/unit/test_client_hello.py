@@ -9,7 +9,6 @@ import pytest
 from msgspec.structs import replace
 from nacl.signing import SigningKey
 
-from adapters import wire
 from adapters.http.frames import to_hello
 from client.hello import canonical, signed_hello
 from client.identity import Identity
@@ -17,6 +16,7 @@ from domain.admission import Admission, HelloAuth, verify
 from domain.admission import canonical as broker_canonical
 from domain.errors import Unauthorized
 from domain.model import Member, Role
+from protocol import wire
 
 ADA = Identity(SigningKey(bytes(range(32))))
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters import wire
 from client.errors import BrokerError
 from client.names import Names
+from protocol import wire
 
 
 class FakePeer:

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from adapters.invite_string import BadInvite, InviteString, decode
 from client import join
 from client.identity import generate, load_key, write_key
 from client.profiles import (
@@ -20,6 +19,7 @@ from client.profiles import (
     resolve_identity,
     write_profile,
 )
+from protocol.invite_string import BadInvite, InviteString, decode
 
 MESH_ID = "867a9307-1b2c-4d5e-8f90-123456789abc"
 MEMBER_ID = "fc6a0ac7-1b2c-4d5e-8f90-123456789abc"

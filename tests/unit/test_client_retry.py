@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from adapters import wire
 from client.errors import BrokerError
 from client.pending import Pending
 from client.retry import Backoff, Seen
+from protocol import wire
 
 
 def test_backoff_grows_exponentially_up_to_the_cap() -> None:

@@ -14,12 +14,12 @@ from typing import Any
 import msgspec
 import pytest
 
-from adapters import wire
 from adapters.http import frames
 from adapters.http.gateway import Gateway
 from adapters.http.ws import serve_socket
 from domain.model import PeerView
 from domain.usecases import sweeps
+from protocol import wire
 from tests.unit.harness import Harness, Peer
 
 WAIT = 5.0  # seconds; only a broken handler ever waits this long

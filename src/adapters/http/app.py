@@ -19,7 +19,6 @@ from litestar.openapi.spec import (
     Schema,
 )
 
-from adapters import wire
 from adapters.http.errors import HOOK_ERRORS
 from adapters.http.gateway import Gateway
 from adapters.http.join import join_mesh
@@ -27,6 +26,7 @@ from adapters.http.ws import serve_socket
 from domain.errors import DomainError, InvalidInput
 from domain.model import Status
 from domain.usecases.status import HookReport, hook_set_status
+from protocol import wire
 
 log = logging.getLogger("meshbroker.hook")
 

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import msgspec
 
-from adapters import wire
 from domain.admission import Hello
 from domain.model import Member, Message, PeerView
+from protocol import wire
 
 
 def iso(moment: datetime) -> str:

@@ -8,12 +8,12 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, post
 
-from adapters import wire
 from adapters.http.errors import JOIN_ERRORS
 from adapters.http.gateway import Gateway
 from domain.errors import DomainError, InvalidInput
 from domain.invites import JoinRequest
 from domain.usecases.invites import join
+from protocol import wire
 
 log = logging.getLogger("meshbroker.join")
 

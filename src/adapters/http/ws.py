@@ -13,7 +13,6 @@ import msgspec
 from litestar import WebSocket
 from litestar.types import WebSocketSendEvent
 
-from adapters import wire
 from adapters.http import frames
 from adapters.http.errors import HELLO_REFUSALS, ws_code
 from adapters.http.gateway import Gateway
@@ -24,6 +23,7 @@ from domain.ports import Connection, ConnectionGone
 from domain.sessions import Session
 from domain.usecases import connect, deliver, peers, send, status
 from domain.usecases.admin import CLOSE_REVOKED
+from protocol import wire
 
 log = logging.getLogger("meshbroker.ws")
 

@@ -67,8 +67,8 @@ class Channel:
 
 def _configure(args: argparse.Namespace, env: Mapping[str, str]) -> Any:
     def configure(session_id: str) -> PeerConfig:
-        from client.cli import resolve
         from client.commands import peer_config
+        from client.usage import resolve
 
         return peer_config(resolve(args, env), session_id)
 

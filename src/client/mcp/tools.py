@@ -10,12 +10,12 @@ import json
 import time
 from typing import Any
 
-from adapters.wire import MemberInfo as Member
 from client.crypto import OpenError, x25519_public
 from client.errors import BrokerError, MeshpeerError
 from client.mcp.link import Connected, Link, Unavailable
 from client.mcp.protocol import INVALID_PARAMS, RpcError
 from client.peer import PUBKEY
+from protocol.wire import MemberInfo as Member
 
 PRIORITIES = ("now", "next", "low")
 STATUSES = ("idle", "working", "dnd")
