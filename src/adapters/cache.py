@@ -44,6 +44,8 @@ class CachingDirectory(MemberDirectory):
         clock: Clock,
         max_age: timedelta = DEFAULT_MAX_AGE,
         max_weight: int = DEFAULT_MAX_WEIGHT,
+        *,
+        live: bool = True,
     ) -> None:
         self.inner = inner
         self.clock = clock
@@ -56,7 +58,9 @@ class CachingDirectory(MemberDirectory):
         # Bumped by every forget/suspend/resume: a lookup that was in flight across one
         # may have read what that invalidation is about, so it keeps nothing.
         self._generation = 0
-        self._live = True
+        # False until someone hears invalidations (a notifier's resume): a process that
+        # never listens, like an admin command, never caches.
+        self._live = live
 
     @property
     def enabled(self) -> bool:

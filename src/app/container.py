@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from functools import partial
 
 from dependency_injector import containers, providers
 
 from adapters.cache import CachingDirectory
 from adapters.jsonl.transcripts import inferrer_for
-from adapters.local import SystemClock, TaskNotifier
+from adapters.local import SystemClock
 from adapters.metrics.otel import OtelMetrics
 from adapters.postgres.database import Database
 from adapters.postgres.liveness import LivenessLock
@@ -24,6 +23,7 @@ from adapters.postgres.stores import (
     PostgresPresenceStore,
     PostgresReplayGuard,
 )
+from adapters.wake import TaskNotifier, wire_delivery
 from app.config import Settings
 from domain.policy import Policy
 from domain.ports import (
@@ -33,7 +33,6 @@ from domain.ports import (
     MemberDirectory,
     MeshAdmin,
     Metrics,
-    Notifier,
     PendingSignals,
     PresenceStore,
     ReplayGuard,
@@ -41,8 +40,6 @@ from domain.ports import (
 )
 from domain.sessions import SessionRegistry
 from domain.usecases.context import Context
-from domain.usecases.deliver import deliver
-from domain.usecases.status import apply_status
 
 
 async def open_database(dsn: str, max_size: int) -> AsyncIterator[Database]:
@@ -62,7 +59,7 @@ def assemble(
     mailbox: Mailbox,
     signals: PendingSignals,
     replay: ReplayGuard,
-    notifier: Notifier,
+    notifier: PostgresNotifier,
     local: TaskNotifier,
     metrics: Metrics,
     inferrer: StatusInferrer,
@@ -84,17 +81,7 @@ def assemble(
         policy=policy,
         sessions=sessions,
     )
-    local.on_wake = partial(deliver, ctx)
-    if isinstance(directory, CachingDirectory):
-        local.cache = directory
-        if isinstance(notifier, PostgresNotifier):
-            # Nothing is cached until the notifier listens for other processes' changes
-            # (a process that never listens, like an admin command, never caches).
-            directory.suspend()
-    if isinstance(notifier, PostgresNotifier):
-        notifier.on_status = partial(apply_status, ctx)
-        notifier.on_lost = lambda: ctx.metrics.listen_lost()
-    return ctx
+    return wire_delivery(ctx, local, notifier)
 
 
 class Container(containers.DeclarativeContainer):
@@ -106,8 +93,6 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     sessions = providers.Singleton(SessionRegistry)
     instance = providers.Object(uuid.uuid4().hex[:12])
-    local_notifier = providers.Singleton(TaskNotifier, sessions)
-    notifier = providers.Singleton(PostgresNotifier, local_notifier, database, dsn, instance)
     metrics = providers.Singleton(OtelMetrics)
     inferrer = providers.Singleton(inferrer_for)
     policy = providers.Callable(lambda s: s.policy(), settings)
@@ -120,6 +105,18 @@ class Container(containers.DeclarativeContainer):
         stored_directory,
         clock,
         max_age=providers.Callable(lambda s: timedelta(seconds=s.member_cache_seconds), settings),
+        # Nothing is cached until the notifier listens for other processes' changes
+        # (a process that never listens, like an admin command, never caches).
+        live=False,
+    )
+    local_notifier = providers.Singleton(TaskNotifier, sessions, directory)
+    notifier = providers.Singleton(
+        PostgresNotifier,
+        local_notifier,
+        database,
+        dsn,
+        instance,
+        on_lost=metrics.provided.listen_lost,
     )
     invites = providers.Singleton(PostgresInvites, database)
     liveness = providers.Singleton(LivenessLock, dsn, instance)

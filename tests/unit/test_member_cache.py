@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 
 from adapters.cache import DEFAULT_MAX_AGE, CachingDirectory
-from adapters.local import TaskNotifier
-from adapters.memory import FakeClock, InMemoryDirectory, LocalNotifier, memory_context
+from adapters.memory import FakeClock, InMemoryDirectory, memory_context
 from adapters.postgres.notifier import CHANNEL, PostgresNotifier
+from adapters.wake import LocalNotifier, TaskNotifier
 from domain.errors import Rejected, Unauthorized
 from domain.model import Member, Mesh, Role
-from domain.policy import Policy
 from domain.ports import MemberDirectory
 from domain.sessions import SessionRegistry
 from domain.usecases import admin
@@ -348,8 +347,7 @@ async def test_without_the_cache_the_same_sends_are_refused_the_same_way() -> No
 async def test_the_local_notifier_forgets_through_the_cache() -> None:
     bob = _member(2)
     cache, _inner, _, _ = await _cache(bob)
-    notifier = LocalNotifier(SessionRegistry())
-    notifier.cache = cache
+    notifier = LocalNotifier(SessionRegistry(), cache)
     await cache.member_by_pubkey(MESH.id, bob.pubkey)
 
     await notifier.member_changed(MESH.id, bob.id)
@@ -368,8 +366,7 @@ class _RecordingDatabase:
 
 
 def _postgres_notifier(cache: CachingDirectory) -> tuple[PostgresNotifier, _RecordingDatabase]:
-    local = TaskNotifier(SessionRegistry())
-    local.cache = cache
+    local = TaskNotifier(SessionRegistry(), cache)
     database = _RecordingDatabase()
     notifier = PostgresNotifier(local, database, "postgresql://unused", "here")  # type: ignore[arg-type]
     return notifier, database
@@ -464,31 +461,22 @@ async def test_the_cache_is_used_only_while_the_listen_connection_is_up(
 
 
 async def test_an_admin_process_that_never_listens_never_caches() -> None:
-    """The container suspends the cache of a PostgresNotifier until listen() runs."""
-    from app.container import assemble
+    """The container's cache is off until a PostgresNotifier's listen() turns it on."""
+    from dependency_injector import providers
+
+    from app.config import Settings
+    from app.container import Container
 
     bob = _member(2)
-    cache, inner, store, clock = await _cache(bob)
-    notifier, _ = _postgres_notifier(cache)
-    assemble(
-        clock=clock,
-        directory=cache,
-        admin=store,
-        invites=None,  # type: ignore[arg-type]
-        presences=None,  # type: ignore[arg-type]
-        mailbox=None,  # type: ignore[arg-type]
-        signals=None,  # type: ignore[arg-type]
-        replay=None,  # type: ignore[arg-type]
-        notifier=notifier,
-        local=notifier.local,
-        metrics=None,  # type: ignore[arg-type]
-        inferrer=None,  # type: ignore[arg-type]
-        policy=Policy(),
-        sessions=SessionRegistry(),
-    )
+    _, inner, _, clock = await _cache(bob)
+    container = Container(settings=Settings(), dsn="postgresql://unused")
+    container.database.override(providers.Object(None))
+    container.stored_directory.override(providers.Object(inner))
+    container.clock.override(providers.Object(clock))
+    cache = container.directory()
 
     await cache.member(MESH.id, bob.id)
     await cache.member(MESH.id, bob.id)
 
-    assert notifier.local.cache is cache
+    assert container.notifier().local.cache is cache
     assert (len(cache), inner.total) == (0, 2)

@@ -8,7 +8,6 @@ from adapters.memory.guards import InMemoryPendingSignals, InMemoryReplayGuard
 from adapters.memory.invites import InMemoryInvites
 from adapters.memory.mailbox import InMemoryMailbox
 from adapters.memory.metrics import RecordingMetrics
-from adapters.memory.notifier import LocalNotifier
 from adapters.memory.presences import InMemoryPresenceStore
 from adapters.memory.status import FixedInferrer
 
@@ -21,7 +20,6 @@ __all__ = [
     "InMemoryPendingSignals",
     "InMemoryPresenceStore",
     "InMemoryReplayGuard",
-    "LocalNotifier",
     "RecordingMetrics",
     "memory_context",
 ]

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from functools import partial
-
 from adapters.cache import CachingDirectory
 from adapters.memory.clock import FakeClock
 from adapters.memory.directory import InMemoryDirectory
@@ -9,14 +7,13 @@ from adapters.memory.guards import InMemoryPendingSignals, InMemoryReplayGuard
 from adapters.memory.invites import InMemoryInvites
 from adapters.memory.mailbox import InMemoryMailbox
 from adapters.memory.metrics import RecordingMetrics
-from adapters.memory.notifier import LocalNotifier
 from adapters.memory.presences import InMemoryPresenceStore
 from adapters.memory.status import FixedInferrer
+from adapters.wake import LocalNotifier, wire_delivery
 from domain.policy import Policy
 from domain.ports import MemberDirectory
 from domain.sessions import SessionRegistry
 from domain.usecases.context import Context
-from domain.usecases.deliver import deliver
 
 
 def memory_context(
@@ -28,11 +25,11 @@ def memory_context(
     clock = clock or FakeClock()
     directory = InMemoryDirectory()
     sessions = SessionRegistry()
-    notifier = LocalNotifier(sessions)
     lookups: MemberDirectory = directory
-    if cached:
-        notifier.cache = CachingDirectory(directory, clock)
-        lookups = notifier.cache
+    cache = CachingDirectory(directory, clock) if cached else None
+    if cache is not None:
+        lookups = cache
+    notifier = LocalNotifier(sessions, cache)
     presences = InMemoryPresenceStore(directory)
     ctx = Context(
         clock=clock,
@@ -49,5 +46,4 @@ def memory_context(
         policy=policy or Policy(),
         sessions=sessions,
     )
-    notifier.on_wake = partial(deliver, ctx)
-    return ctx
+    return wire_delivery(ctx, notifier)

@@ -21,8 +21,8 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
-from adapters.local import TaskNotifier
 from adapters.postgres.database import Database
+from adapters.wake import LocalNotifier, StatusHandler
 from domain.errors import StoreUnavailable
 from domain.model import Priority, Status
 from domain.ports import Notifier
@@ -30,8 +30,6 @@ from domain.sessions import Session
 from domain.status import admitted
 
 log = logging.getLogger("meshbroker.notify")
-
-StatusHandler = Callable[[str, str, Status], Coroutine[Any, Any, object]]
 
 ALL_PRIORITIES = frozenset(Priority)
 CHANNEL = "meshbroker"
@@ -52,7 +50,14 @@ def _chunks(ids: list[str], prefix: int) -> list[list[str]]:
 
 
 class PostgresNotifier(Notifier):
-    def __init__(self, local: TaskNotifier, database: Database, dsn: str, instance: str) -> None:
+    def __init__(
+        self,
+        local: LocalNotifier,
+        database: Database,
+        dsn: str,
+        instance: str,
+        on_lost: Callable[[], None] | None = None,  # counts each lost LISTEN connection
+    ) -> None:
         self.local = local
         self.database = database
         self.dsn = dsn
@@ -62,7 +67,10 @@ class PostgresNotifier(Notifier):
         self._tasks: set[asyncio.Task[object]] = set()
         self.on_status: StatusHandler | None = None
         self.listening = asyncio.Event()  # set while the LISTEN connection is up
-        self.on_lost: Callable[[], None] | None = None  # counts each lost LISTEN connection
+        self.on_lost = on_lost
+
+    def apply_status_with(self, handler: StatusHandler) -> None:
+        self.on_status = handler
 
     async def wake(self, member_ids: Iterable[str]) -> None:
         ids = set(member_ids)

@@ -17,10 +17,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.local import TaskNotifier
-from adapters.memory import LocalNotifier
 from adapters.postgres.database import Database
 from adapters.postgres.notifier import PostgresNotifier
+from adapters.wake import LocalNotifier, TaskNotifier
 from domain.model import Message, Status
 from domain.ports import Notifier
 from domain.sessions import Session, SessionRegistry
@@ -89,8 +88,8 @@ def _wire(local: LocalNotifier, node: Node) -> None:
     async def woken(member_ids: list[str]) -> None:
         node.woken.extend(member_ids)
 
-    local.on_wake = woken
-    local.cache = node.cache  # type: ignore[assignment]
+    local.deliver_with(woken)
+    local.cache = node.cache
 
 
 class Cluster:
@@ -131,7 +130,7 @@ class OnPostgres(Cluster):
         async def on_status(presence_id: str, member_id: str, status: Status) -> None:
             node.statuses.append((presence_id, status))
 
-        notifier.on_status = on_status
+        notifier.apply_status_with(on_status)
         self.tasks.append(asyncio.get_running_loop().create_task(notifier.listen()))
         await asyncio.wait_for(notifier.listening.wait(), WAIT)
         return node
