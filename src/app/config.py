@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from domain.admission import HelloAuth
-from domain.policy import HookAuth, Policy
+from domain.policy import HookAuth, Policy, default_hook_auth, stale_after, ttl_ceiling
 
 VERSION = "0.1.0"
 
@@ -40,7 +40,6 @@ _POSTGRES_SCHEMES = ("postgres://", "postgresql://")
 _TRUE = frozenset({"1", "true"})
 _FALSE = frozenset({"0", "false"})
 _LOG_LEVELS = ("debug", "info", "warning", "error")
-_DEFAULT_POLICY = Policy()
 
 
 class ConfigError(Exception):
@@ -100,7 +99,6 @@ class Settings:
         r = _Reader(env)
         node_env = r.enum("NODE_ENV", NodeEnv, NodeEnv.DEVELOPMENT)
         production = node_env is NodeEnv.PRODUCTION
-        default_hook_auth = HookAuth.TOKEN if production else HookAuth.OPEN
         settings = cls(
             database_url=r.database_url("DATABASE_URL", required=production),
             host=r.text("BROKER_HOST", ""),
@@ -117,7 +115,7 @@ class Settings:
             hello_auth=r.enum("HELLO_AUTH", HelloAuth, HelloAuth.STRICT),
             hello_max_skew_seconds=r.seconds("HELLO_MAX_SKEW_SECONDS", 60),
             hello_timeout_seconds=r.seconds("HELLO_TIMEOUT_SECONDS", 10),
-            hook_auth=r.enum("HOOK_AUTH", HookAuth, default_hook_auth),
+            hook_auth=r.enum("HOOK_AUTH", HookAuth, default_hook_auth(production)),
             send_rate_limit_per_min=r.positive_int("SEND_RATE_LIMIT_PER_MIN", 1200),
             send_rate_burst=r.positive_int("SEND_RATE_BURST", 200),
             ack_timeout_seconds=r.seconds("ACK_TIMEOUT_SECONDS", 30),
@@ -158,11 +156,8 @@ class Settings:
         return git_sha(self.git_sha_env)
 
     def policy(self) -> Policy:
-        """The domain's numbers. A dead peer is presumed gone after one ping interval
-        plus the pong timeout; a default message TTL above the domain's longest allowed
-        one raises that ceiling, so the default is always a TTL a client may ask for."""
+        """The domain's numbers (the rules that derive some: domain/policy.py)."""
         message_ttl = timedelta(seconds=self.message_ttl_seconds)
-        longest_ttl = max(_DEFAULT_POLICY.max_message_ttl, message_ttl)
         return Policy(
             status_ttl=timedelta(seconds=self.status_ttl_seconds),
             hook_fresh_window=timedelta(seconds=self.hook_fresh_window_seconds),
@@ -174,13 +169,15 @@ class Settings:
             send_burst=self.send_rate_burst,
             ack_timeout=timedelta(seconds=self.ack_timeout_seconds),
             message_ttl=message_ttl,
-            max_message_ttl=longest_ttl,
+            max_message_ttl=ttl_ceiling(message_ttl),
             reconnect_grace=timedelta(seconds=self.reconnect_grace_seconds),
             hello_max_skew=timedelta(seconds=self.hello_max_skew_seconds),
+            hello_timeout=timedelta(seconds=self.hello_timeout_seconds),
             hello_auth=self.hello_auth,
             hook_auth=self.hook_auth,
-            presence_stale_after=timedelta(
-                seconds=self.ws_ping_interval_seconds + self.ws_pong_timeout_seconds
+            presence_stale_after=stale_after(
+                timedelta(seconds=self.ws_ping_interval_seconds),
+                timedelta(seconds=self.ws_pong_timeout_seconds),
             ),
         )
 

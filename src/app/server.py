@@ -15,6 +15,7 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -30,6 +31,7 @@ from app.tasks import Background, HealthMonitor
 from domain.admission import HelloAuth
 from domain.errors import DomainError
 from domain.pending import PendingLimits
+from domain.policy import heartbeat_interval
 from domain.usecases import connect
 
 log = logging.getLogger("meshbroker.server")
@@ -180,7 +182,9 @@ async def _serve(
     background = Background(
         ctx,
         monitor,
-        heartbeat_every=min(10.0, settings.ws_ping_interval_seconds),
+        heartbeat_every=heartbeat_interval(
+            timedelta(seconds=settings.ws_ping_interval_seconds)
+        ).total_seconds(),
         services=[notifier.listen, liveness.hold],
     )
     git_sha = settings.git_sha()
@@ -192,7 +196,7 @@ async def _serve(
     gateway = Gateway(
         ctx=ctx,
         instance=container.instance(),
-        hello_timeout=settings.hello_timeout_seconds,
+        hello_timeout=ctx.policy.hello_timeout.total_seconds(),
         healthy=lambda: monitor.healthy,
         health_info=health_info,
         render_metrics=metrics.render,

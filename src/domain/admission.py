@@ -76,6 +76,12 @@ class Admission:
         return now + 2 * self.max_skew
 
 
+def replay_key(signature: str) -> str:
+    """What the replay guard records of a signature: its hex in one case, so one
+    signature written in either case is used once."""
+    return signature.lower()
+
+
 def verify(pubkey: str, message: bytes, signature: str) -> bool:
     if not is_pubkey(pubkey) or _SIGNATURE.fullmatch(signature) is None:
         return False

@@ -15,6 +15,36 @@ class HookAuth(StrEnum):
     OPEN = "open"
 
 
+def default_hook_auth(production: bool) -> HookAuth:
+    """A production broker asks hooks for their token unless told otherwise
+    (`HOOK_AUTH`); elsewhere a hook is trusted by its pid and cwd."""
+    return HookAuth.TOKEN if production else HookAuth.OPEN
+
+
+LONGEST_MESSAGE_TTL = timedelta(days=30)
+
+
+def ttl_ceiling(message_ttl: timedelta) -> timedelta:
+    """The longest TTL a send may ask for: 30 days, or the default TTL when that is
+    longer, so the default is always a TTL a client may ask for."""
+    return max(LONGEST_MESSAGE_TTL, message_ttl)
+
+
+def stale_after(ping_interval: timedelta, pong_timeout: timedelta) -> timedelta:
+    """A presence whose heartbeat is older than this is ended: a dead peer is presumed
+    gone once the transport would have dropped it (one ping, then the pong timeout)."""
+    return ping_interval + pong_timeout
+
+
+HEARTBEAT_AT_LEAST_EVERY = timedelta(seconds=10)
+
+
+def heartbeat_interval(ping_interval: timedelta) -> timedelta:
+    """How often an instance touches its presences: every 10 s, or every ping interval
+    when that is shorter, so a live presence is never older than `stale_after`."""
+    return min(HEARTBEAT_AT_LEAST_EVERY, ping_interval)
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     status_ttl: timedelta = timedelta(seconds=60)
@@ -27,9 +57,11 @@ class Policy:
     send_burst: int = 200
     ack_timeout: timedelta = timedelta(seconds=30)
     message_ttl: timedelta = timedelta(days=7)
-    max_message_ttl: timedelta = timedelta(days=30)
+    max_message_ttl: timedelta = LONGEST_MESSAGE_TTL
     reconnect_grace: timedelta = timedelta(seconds=90)
     hello_max_skew: timedelta = timedelta(seconds=60)
+    # A socket that has not said hello within this is closed (adapters/http/ws.py).
+    hello_timeout: timedelta = timedelta(seconds=10)
     hello_auth: HelloAuth = HelloAuth.STRICT
     hook_auth: HookAuth = HookAuth.OPEN
     pending_signal_ttl: timedelta = timedelta(seconds=10)

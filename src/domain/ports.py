@@ -157,7 +157,8 @@ class PresenceStore(Protocol):
     async def get(self, presence_id: str) -> Presence | None: ...
 
     async def by_hook_token(self, token_hash: str) -> Presence | None:
-        """The unended presence this hook token was issued to."""
+        """The unended presence this hook token was issued to; of two holding one hash,
+        the oldest (domain/presence.py token_owner)."""
         ...
 
     async def hook_candidates(self, session_id: str | None, cwd: str) -> list[Presence]:
@@ -257,8 +258,8 @@ class PendingSignals(Protocol):
     async def take(
         self, session_id: str, pid: int | None, cwd: str, since: datetime
     ) -> HookSignal | None:
-        """Remove and return the newest signal received at or after `since` that names
-        this session id, or (when it names none) this pid and cwd."""
+        """Remove every signal received at or after `since` that is this session's and
+        return the newest (domain/presence.py signal_matches, newest_signal)."""
         ...
 
     async def purge(self, before: datetime) -> int: ...

@@ -1,11 +1,12 @@
-"""Presence rules that do not need the store: which session a hook report means."""
+"""Presence rules that do not need the store: which session a hook report means, which
+stashed hook signal a connecting session takes, and whose a hook token is."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
 
-from domain.model import Presence
+from domain.model import HookSignal, Presence
 
 
 def pick_hook_target(
@@ -40,3 +41,26 @@ def _by_cwd(p: Presence, session_id: str | None, pid: int | None, cwd: str) -> b
 def hash_token(token: str) -> str:
     """Hook tokens are stored hashed: a leaked table does not leak bearer tokens."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def signal_matches(signal: HookSignal, session_id: str, pid: int | None, cwd: str) -> bool:
+    """A hook signal stashed before its session connected (within
+    `Policy.pending_signal_ttl`) is that session's: by session id if the signal names
+    one, else by pid and cwd. adapters/postgres/guards.py applies this inside the DELETE
+    that takes it, so two instances cannot both apply one signal."""
+    if signal.session_id is not None:
+        return signal.session_id == session_id
+    return signal.pid == pid and signal.cwd == cwd
+
+
+def newest_signal(matching: Sequence[HookSignal]) -> HookSignal:
+    """Of the signals a session takes, the newest applies (the first stashed among equally
+    new ones, `matching` in stash order); the others are dropped with it."""
+    return max(matching, key=lambda s: s.received_at)
+
+
+def token_owner(holders: Sequence[Presence]) -> Presence | None:
+    """Of the unended presences holding one hook token hash (`holders` in the order they
+    were created), the oldest wins: the token was issued to it, and a tie needs a fixed
+    winner. adapters/postgres/presences.py by_hook_token: ORDER BY seq LIMIT 1."""
+    return holders[0] if holders else None

@@ -16,6 +16,17 @@ _ADMITTED: dict[Status, frozenset[Priority]] = {
 }
 
 
+# Only `working` is swept: `waiting` may last hours (a person is away), and says so;
+# `dnd` is the person's own choice. Both presence stores flip by this
+# (adapters/postgres/presences.py hands its value to the statement).
+SWEPT_STATUS = Status.WORKING
+
+
+def stuck(record: StatusRecord, cutoff: datetime) -> bool:
+    """A record the TTL sweep flips: `SWEPT_STATUS` confirmed before `cutoff`."""
+    return record.status is SWEPT_STATUS and record.since < cutoff
+
+
 def admitted(status: Status) -> frozenset[Priority]:
     """The priorities a session with this status receives; `next`/`low` wait while busy."""
     return _ADMITTED[status]
@@ -54,9 +65,7 @@ class StatusRules:
         return now - self.ttl
 
     def is_stuck(self, record: StatusRecord, now: datetime) -> bool:
-        # Only `working` is swept: `waiting` may last hours (a person is away), and
-        # says so; `dnd` is the person's own choice.
-        return record.status is Status.WORKING and record.since < self.ttl_cutoff(now)
+        return stuck(record, self.ttl_cutoff(now))
 
     @staticmethod
     def flipped(now: datetime) -> StatusRecord:

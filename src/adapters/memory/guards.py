@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from domain.admission import replay_key
 from domain.model import HookSignal
 from domain.ports import PendingSignals, ReplayGuard
+from domain.presence import newest_signal, signal_matches
 
 
 class InMemoryPendingSignals(PendingSignals):
@@ -19,18 +21,12 @@ class InMemoryPendingSignals(PendingSignals):
         matching = [
             s
             for s in self.signals
-            if s.received_at >= since
-            and (
-                s.session_id == session_id
-                if s.session_id is not None
-                else (s.pid == pid and s.cwd == cwd)
-            )
+            if s.received_at >= since and signal_matches(s, session_id, pid, cwd)
         ]
         if not matching:
             return None
-        newest = max(matching, key=lambda s: s.received_at)
         self.signals = [s for s in self.signals if s not in matching]
-        return newest
+        return newest_signal(matching)
 
     async def purge(self, before: datetime) -> int:
         kept = [s for s in self.signals if s.received_at >= before]
@@ -43,7 +39,7 @@ class InMemoryReplayGuard(ReplayGuard):
         self.seen: dict[str, datetime] = {}
 
     async def first_use(self, signature: str, keep_until: datetime) -> bool:
-        key = signature.lower()
+        key = replay_key(signature)
         if key in self.seen:
             return False
         self.seen[key] = keep_until

@@ -7,8 +7,10 @@ from datetime import datetime
 
 from adapters.memory.directory import InMemoryDirectory
 from domain.errors import CapacityExceeded, StoreUnavailable, Unauthorized
-from domain.model import PeerView, Presence, Source, Status, StatusRecord
+from domain.model import PeerView, Presence, Source, StatusRecord
 from domain.ports import Admitted, Arrival, PresenceStore
+from domain.presence import token_owner
+from domain.status import stuck
 
 
 class InMemoryPresenceStore(PresenceStore):
@@ -168,7 +170,7 @@ class InMemoryPresenceStore(PresenceStore):
         return presence if presence is not None and presence.ended_at is None else None
 
     async def by_hook_token(self, token_hash: str) -> Presence | None:
-        return next((p for p in self._unended() if self.token_hashes[p.id] == token_hash), None)
+        return token_owner([p for p in self._unended() if self.token_hashes[p.id] == token_hash])
 
     async def hook_candidates(self, session_id: str | None, cwd: str) -> list[Presence]:
         found = [p for p in self._unended() if p.session_id == session_id or p.cwd == cwd]
@@ -184,12 +186,8 @@ class InMemoryPresenceStore(PresenceStore):
         return True
 
     async def flip_stuck(self, cutoff: datetime, record: StatusRecord) -> list[Presence]:
-        stuck = [
-            p
-            for p in self._unended()
-            if p.status.status is Status.WORKING and p.status.since < cutoff
-        ]
-        return [self._put(replace(p, status=record)) for p in stuck]
+        flipped = [p for p in self._unended() if stuck(p.status, cutoff)]
+        return [self._put(replace(p, status=record)) for p in flipped]
 
     async def connections_of(self, member_id: str) -> list[str]:
         return [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from adapters.postgres.database import SOFT, Database
+from domain.admission import replay_key
 from domain.model import HookSignal, Status
 from domain.ports import PendingSignals, ReplayGuard
 
@@ -33,7 +34,8 @@ class PostgresPendingSignals(PendingSignals):
         self, session_id: str, pid: int | None, cwd: str, since: datetime
     ) -> HookSignal | None:
         """Delete every matching signal and return the newest (the earliest stashed
-        among equally new ones)."""
+        among equally new ones): domain/presence.py signal_matches and newest_signal,
+        in one statement."""
         row = await self.db.fetchrow(
             """
             WITH taken AS (
@@ -83,7 +85,7 @@ class PostgresReplayGuard(ReplayGuard):
             f"WITH {SOFT} INSERT INTO mesh.hello_signatures (signature, keep_until)"
             " SELECT $1, $2 FROM soft"
             " ON CONFLICT (signature) DO NOTHING RETURNING true",
-            signature.lower(),
+            replay_key(signature),
             keep_until,
         )
         return inserted is True

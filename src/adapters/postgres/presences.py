@@ -11,6 +11,7 @@ from adapters.postgres.database import SOFT, Database, Record
 from domain.errors import CapacityExceeded, StoreUnavailable, Unauthorized
 from domain.model import PeerView, Presence, Source, Status, StatusRecord
 from domain.ports import Admitted, Arrival, PresenceStore
+from domain.status import SWEPT_STATUS
 
 _COLUMNS = (
     "id, mesh_id, member_id, session_id, pid, cwd, connection_id, status, status_source,"
@@ -191,6 +192,7 @@ class PostgresPresenceStore(PresenceStore):
         return None if row is None else presence_from(row)
 
     async def by_hook_token(self, token_hash: str) -> Presence | None:
+        # The oldest holder wins: domain/presence.py token_owner.
         row = await self.db.fetchrow(
             f"SELECT {_COLUMNS} FROM mesh.presences"
             " WHERE hook_token_hash = $1 AND ended_at IS NULL ORDER BY seq LIMIT 1",
@@ -254,7 +256,7 @@ class PostgresPresenceStore(PresenceStore):
                 UPDATE mesh.presences p
                 SET status = $2, status_source = $3, status_since = $4
                 FROM soft
-                WHERE p.ended_at IS NULL AND p.status = 'working' AND p.status_since < $1
+                WHERE p.ended_at IS NULL AND p.status = $5 AND p.status_since < $1
                 RETURNING {_P_COLUMNS}, p.seq
             )
             SELECT * FROM flipped ORDER BY seq
@@ -263,6 +265,7 @@ class PostgresPresenceStore(PresenceStore):
             record.status.value,
             record.source.value,
             record.since,
+            SWEPT_STATUS.value,  # domain/status.py stuck(): the rule this statement applies
         )
         return [presence_from(row) for row in rows]
 
