@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from functools import partial
 from typing import Any, Protocol
 
+from domain.errors import CloseReason
 from domain.model import Status
 from domain.ports import Notifier
 from domain.sessions import SessionRegistry
@@ -69,11 +70,11 @@ class LocalNotifier(Notifier):
         if self.cache is not None:
             self.cache.forget(mesh_id, member_id)
 
-    async def kick(self, connection_id: str, code: int, reason: str) -> None:
+    async def kick(self, connection_id: str, reason: CloseReason) -> None:
         session = self.sessions.get(connection_id)
         if session is not None:
             self.sessions.remove(session)
-            await session.connection.close(code, reason)
+            await session.connection.close(reason)
 
 
 class TaskNotifier(LocalNotifier):

@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+
+class CloseReason(StrEnum):
+    """Why the broker closes a live socket. The domain names the reason; each edge picks
+    its numbers (adapters/http/errors.py CLOSES)."""
+
+    REPLACED = "replaced"  # another socket took over this session
+    REVOKED = "revoked"  # the member was revoked or removed
+    SHUTDOWN = "shutdown"  # this instance is stopping
+    SESSION_ENDED = "session_ended"  # the presence was ended under the socket
+    STORE_LOST = "store_lost"  # this instance lost its database (fenced)
+
 
 class DomainError(Exception):
     """Base of every error a use case reports."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from domain.errors import CloseReason
 from domain.invites import Invite
 from domain.model import (
     HookSignal,
@@ -287,7 +288,7 @@ class Notifier(Protocol):
         message to one session, or one whose session just ended)."""
         ...
 
-    async def kick(self, connection_id: str, code: int, reason: str) -> None:
+    async def kick(self, connection_id: str, reason: CloseReason) -> None:
         """Close that connection, wherever it is, and stop delivering to it."""
         ...
 
@@ -313,7 +314,7 @@ class Connection(Protocol):
         """Write these messages, in order. Raise ConnectionGone if the socket is closed."""
         ...
 
-    async def close(self, code: int, reason: str) -> None: ...
+    async def close(self, reason: CloseReason) -> None: ...
 
 
 class ConnectionGone(Exception):

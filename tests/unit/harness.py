@@ -9,8 +9,10 @@ from dataclasses import dataclass, field, replace
 
 from nacl.signing import SigningKey
 
+from adapters.http.errors import CLOSES
 from adapters.memory import FakeClock, RecordingMetrics, memory_context
 from domain.admission import Hello, canonical
+from domain.errors import CloseReason
 from domain.model import Member, Mesh, Message, Priority, Status
 from domain.policy import Policy
 from domain.ports import ConnectionGone
@@ -38,7 +40,11 @@ class FakeConnection:
             raise ConnectionGone(self.id)
         self.pushed.extend(messages)
 
-    async def close(self, code: int, reason: str) -> None:
+    async def close(self, reason: CloseReason) -> None:
+        self.closed = CLOSES[reason]  # what the peer reads: the WebSocket edge's table
+
+    def vanish(self, code: int = 1006, reason: str = "gone") -> None:
+        """The peer went away on its own (no close from the broker)."""
         self.closed = (code, reason)
 
     @property
@@ -144,7 +150,7 @@ class Harness:
 
     async def drop(self, client: Client) -> None:
         """The client's socket closes."""
-        await client.connection.close(1006, "gone")
+        client.connection.vanish()
         await connect.disconnect(self.ctx, client.session)
 
     async def status_of(self, client: Client) -> Status:

@@ -19,7 +19,7 @@ from adapters.http import frames
 from adapters.http.app import cwd_digest
 from adapters.http.guard import EXTENSION, TransportControl
 from adapters.http.ws import WsConnection, serve_socket
-from domain.errors import InvalidInput, RateLimited, Revoked, Unauthorized
+from domain.errors import CloseReason, InvalidInput, RateLimited, Revoked, Unauthorized
 from domain.model import Message, Status
 from domain.pending import PendingLimits, Refusal
 from domain.policy import HookAuth, Policy
@@ -72,7 +72,7 @@ async def test_a_close_the_peer_never_takes_aborts_its_transport() -> None:
     socket = NeverDrains()
     connection = WsConnection(socket, "unit", write_timeout=0.01)  # type: ignore[arg-type]
 
-    await asyncio.wait_for(connection.close(1001, "server shutting down"), WAIT)
+    await asyncio.wait_for(connection.close(CloseReason.SHUTDOWN), WAIT)
 
     assert socket.aborted == 1
 
@@ -86,7 +86,7 @@ async def test_shutdown_closes_every_other_socket_while_one_never_takes_its_clos
     gate = asyncio.Event()
     closes: list[str] = []
 
-    async def never_closes(code: int, reason: str) -> None:
+    async def never_closes(reason: CloseReason) -> None:
         closes.append("stuck")
         await gate.wait()
 

@@ -312,7 +312,7 @@ async def test_a_push_to_a_socket_that_just_closed_is_not_lost(broker: Harness) 
     ada, bob = await broker.peer("ada"), await broker.peer("bob")
     sender = await broker.connect(ada)
     recipient = await broker.connect(bob)
-    await recipient.connection.close(1006, "vanished")  # closed, not yet noticed
+    recipient.connection.vanish(1006, "vanished")  # closed, not yet noticed
 
     await broker.send(sender, bob, "kept")
     again = await broker.connect(bob)

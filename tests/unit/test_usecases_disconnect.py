@@ -43,7 +43,7 @@ async def test_a_disconnect_during_an_outage_is_recorded_once_the_store_is_back(
     ada = await broker.connect(await broker.peer("ada"), "s1")
     outage = Outage(broker, monkeypatch)
 
-    await ada.connection.close(1006, "gone")
+    ada.connection.vanish()
     recorded = await connect.disconnect(broker.ctx, ada.session)  # does not raise
 
     assert recorded is False
@@ -200,7 +200,7 @@ async def test_a_shutdown_writes_the_disconnects_still_deferred(
     ada = await broker.connect(await broker.peer("ada"), "s1")
     bob = await broker.connect(await broker.peer("bob"), "s2")
     outage = Outage(broker, monkeypatch)
-    await ada.connection.close(1006, "gone")
+    ada.connection.vanish()
     assert await connect.disconnect(broker.ctx, ada.session) is False
     outage.end()
 

@@ -19,7 +19,7 @@ from litestar.openapi.spec import (
     Schema,
 )
 
-from adapters.http.errors import HOOK_ERRORS
+from adapters.http.errors import http_error
 from adapters.http.gateway import Gateway
 from adapters.http.join import join_mesh
 from adapters.http.ws import serve_socket
@@ -101,7 +101,7 @@ async def hook(request: Request[Any, Any, Any]) -> Response[bytes]:
     try:
         outcome = await hook_set_status(_gateway(request).ctx, report, token)
     except DomainError as exc:
-        status, text = HOOK_ERRORS.get(type(exc), (500, "internal"))
+        status, text = http_error(exc)
         if isinstance(exc, InvalidInput):
             text = str(exc)
         log.info("hook refused", extra={"ctx": {**context, "reason": text}})

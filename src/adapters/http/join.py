@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, post
 
-from adapters.http.errors import JOIN_ERRORS
+from adapters.http.errors import http_error
 from adapters.http.gateway import Gateway
 from domain.errors import DomainError, InvalidInput
 from domain.invites import JoinRequest
@@ -44,7 +44,7 @@ async def join_mesh(request: Request[Any, Any, Any], data: JoinBody) -> Response
         log.info("join refused", extra={"ctx": {"address": address, "reason": "bad request"}})
         return _json(400, {"ok": False, "error": str(exc)})
     except DomainError as exc:
-        status, text = JOIN_ERRORS.get(type(exc), (500, "internal"))
+        status, text = http_error(exc)
         log.info("join refused", extra={"ctx": {"address": address, "status": status}})
         return _json(status, {"ok": False, "error": text})
     member = joined.member

@@ -14,15 +14,22 @@ from litestar import WebSocket
 from litestar.types import WebSocketSendEvent
 
 from adapters.http import frames
-from adapters.http.errors import HELLO_REFUSALS, ws_code
+from adapters.http.errors import (
+    CLOSES,
+    HELLO_TIMEOUT,
+    INTERNAL,
+    Close,
+    ack_code,
+    hello_refusal,
+    ws_code,
+)
 from adapters.http.gateway import Gateway
 from adapters.http.guard import transport_control
-from domain.errors import DomainError, Rejected, Revoked
+from domain.errors import CloseReason, DomainError, Revoked
 from domain.model import Message, Priority, Status
 from domain.ports import Connection, ConnectionGone
 from domain.sessions import Session
 from domain.usecases import connect, deliver, peers, send, status
-from domain.usecases.admin import CLOSE_REVOKED
 from protocol import wire
 
 log = logging.getLogger("meshbroker.ws")
@@ -70,7 +77,11 @@ class WsConnection(Connection):
         for message in messages:
             await self.send_text(frames.push_text(message))
 
-    async def close(self, code: int, reason: str) -> None:
+    async def close(self, reason: CloseReason) -> None:
+        await self.close_with(CLOSES[reason])
+
+    async def close_with(self, close: Close) -> None:
+        code, reason = close
         if self.closed:
             return
         self.closed = True
@@ -155,7 +166,7 @@ async def _await_hello(connection: WsConnection, gateway: Gateway) -> connect.We
                 payload = await _receive(connection)
         except TimeoutError:
             gateway.ctx.metrics.connection_rejected("hello_timeout")
-            await connection.close(1008, "hello timeout")
+            await connection.close_with(HELLO_TIMEOUT)
             return None
         if payload is None:
             return None
@@ -192,10 +203,10 @@ async def _hello(
     try:
         return await connect.hello(gateway.ctx, connection, frames.to_hello(frame))
     except DomainError as exc:
-        code, close_code, reason = HELLO_REFUSALS.get(type(exc), ("internal", 1011, "internal"))
+        code, close = hello_refusal(exc)
         log.info("ws refused", extra={"ctx": {"code": code, "member_id": frame.member_id}})
         await connection.send_text(frames.error(code, str(exc)))
-        await connection.close(close_code, reason)
+        await connection.close_with(close)
         return None
 
 
@@ -222,11 +233,10 @@ PIPELINE_DEPTH = 64
 
 @dataclass(frozen=True, slots=True)
 class Farewell:
-    """A last reply: written, then the socket is closed with `code`."""
+    """A last reply: written, then the socket is closed for `reason`."""
 
     text: str
-    code: int
-    reason: str
+    reason: CloseReason
 
 
 Reply = str | asyncio.Task[str | None] | Farewell | None
@@ -288,12 +298,12 @@ async def _write_replies(
             if isinstance(reply, Farewell):
                 with contextlib.suppress(ConnectionGone):
                     await connection.send_text(reply.text)
-                await connection.close(reply.code, reply.reason)
+                await connection.close(reply.reason)
             elif reply is not None and not connection.closed:
                 with contextlib.suppress(ConnectionGone):  # the reader sees the close next
                     await connection.send_text(reply)
         except Exception:
-            await connection.close(1011, "internal error")
+            await connection.close_with(INTERNAL)
         finally:
             room.release()
 
@@ -388,7 +398,7 @@ async def _send(frame: wire.Send, size: int, session: Session, gateway: Gateway)
         outgoing = await send.prepare(gateway.ctx, session, request)
     except Revoked as exc:  # revoked since its hello: closed as a revocation closes it
         log.info("ws sender revoked", extra={"ctx": _who(session)})
-        return Farewell(_refused_ack(frame, exc), CLOSE_REVOKED, "revoked")
+        return Farewell(_refused_ack(frame, exc), CloseReason.REVOKED)
     except DomainError as exc:
         return _refused_ack(frame, exc)
     return _start(_commit(frame, outgoing, gateway))
@@ -403,5 +413,4 @@ async def _commit(frame: wire.Send, outgoing: send.Outgoing, gateway: Gateway) -
 
 
 def _refused_ack(frame: wire.Send, exc: DomainError) -> str:
-    code = exc.code if isinstance(exc, Rejected) else "unavailable"
-    return frames.text(wire.Ack(queued=False, id=frame.id, error=code))
+    return frames.text(wire.Ack(queued=False, id=frame.id, error=ack_code(exc)))

@@ -23,7 +23,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from adapters.postgres.database import Database
 from adapters.wake import LocalNotifier, StatusHandler
-from domain.errors import StoreUnavailable
+from domain.errors import CloseReason, StoreUnavailable
 from domain.model import Priority, Status
 from domain.ports import Notifier
 from domain.sessions import Session
@@ -104,11 +104,11 @@ class PostgresNotifier(Notifier):
             if self._flush is None:
                 self._flush = asyncio.get_running_loop().create_task(self._publish_wakes())
 
-    async def kick(self, connection_id: str, code: int, reason: str) -> None:
+    async def kick(self, connection_id: str, reason: CloseReason) -> None:
         if self.local.sessions.get(connection_id) is not None:
-            await self.local.kick(connection_id, code, reason)
+            await self.local.kick(connection_id, reason)
             return
-        await self._notify({"i": self.instance, "k": [connection_id, code, reason]})
+        await self._notify({"i": self.instance, "k": [connection_id, reason.value]})
 
     async def status_changed(self, presence_id: str, member_id: str, status: Status) -> None:
         await self._notify({"i": self.instance, "s": [presence_id, member_id, status.value]})
@@ -210,9 +210,11 @@ class PostgresNotifier(Notifier):
             mesh_id, member_id = message["m"]
             self.local.forget(str(mesh_id), None if member_id is None else str(member_id))
         elif "k" in message:
-            connection_id, code, reason = message["k"]
+            # [connection id, reason]; an instance from before ADR 0029 sends
+            # [connection id, code, reason text], whose text is the reason's value.
+            connection_id, reason = message["k"][0], message["k"][-1]
             if self.local.sessions.get(connection_id) is not None:
-                self._spawn(self.local.kick(connection_id, int(code), str(reason)))
+                self._spawn(self.local.kick(connection_id, CloseReason(reason)))
 
     def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         task = asyncio.get_running_loop().create_task(work)

@@ -7,11 +7,10 @@ import re
 import uuid
 
 from domain.admission import is_pubkey
-from domain.errors import InvalidInput, NotFound, StoreUnavailable
+from domain.errors import CloseReason, InvalidInput, NotFound, StoreUnavailable
 from domain.model import Member, Mesh, MeshSummary, Role
 from domain.usecases.context import Context
 
-CLOSE_REVOKED = 1008
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
@@ -75,5 +74,5 @@ async def revoke_member(ctx: Context, mesh_ref: str, member_id: str) -> Member:
     await ctx.notifier.member_changed(mesh.id, member.id)
     for presence in await ctx.presences.end_member(member.id, now):
         if presence.connection_id is not None:
-            await ctx.notifier.kick(presence.connection_id, CLOSE_REVOKED, "revoked")
+            await ctx.notifier.kick(presence.connection_id, CloseReason.REVOKED)
     return member

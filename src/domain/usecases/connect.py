@@ -9,7 +9,7 @@ from datetime import datetime
 
 from domain.admission import Hello, HelloAuth
 from domain.departures import Departure
-from domain.errors import CapacityExceeded, StoreUnavailable, Unauthorized
+from domain.errors import CapacityExceeded, CloseReason, StoreUnavailable, Unauthorized
 from domain.model import Presence, Source
 from domain.ports import Admitted, Arrival, Connection
 from domain.presence import hash_token
@@ -20,9 +20,6 @@ from domain.usecases.status import record_status
 ACK_CAPABILITY = "ack"
 # A one-shot command (meshpeer send, peers): no grace window, not shown to others.
 TRANSIENT_CAPABILITY = "transient"
-CLOSE_GOING_AWAY = 1001
-CLOSE_REPLACED = 4000
-CLOSE_SERVICE_RESTART = 1012
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +90,7 @@ async def _settle(
     if admitted.replaced_connection_id is not None:
         # The notifier closes the older socket wherever it is; its own close handler
         # then releases whatever that socket still had leased.
-        await ctx.notifier.kick(admitted.replaced_connection_id, CLOSE_REPLACED, "replaced")
+        await ctx.notifier.kick(admitted.replaced_connection_id, CloseReason.REPLACED)
     presence = admitted.presence
     live = await ctx.presences.connections_of(request.member_id)
     await ctx.mailbox.release_orphans(request.member_id, live)
@@ -183,18 +180,18 @@ async def fence(ctx: Context) -> int:
     """Another instance took this one for dead (ADR 0025: its liveness lock was found
     free and its incarnation reaped): its presences are in their grace window and
     their leased mail offered to other sockets, so it must stop serving them. Every
-    socket closes with 1012; each one's close handler records its departure (deferred
+    socket closes (STORE_LOST); each one's close handler records its departure (deferred
     while the store is away). A hello that was admitted just before the reap and
     joins after this loop is closed by the next heartbeat (its presence is gone)."""
     sessions = ctx.sessions.all()
     for session in sessions:
         ctx.sessions.remove(session)
-        await session.connection.close(CLOSE_SERVICE_RESTART, "broker lost its database; reconnect")
+        await session.connection.close(CloseReason.STORE_LOST)
     return len(sessions)
 
 
 async def shutdown(ctx: Context) -> int:
-    """Close every socket of this instance with 1001 and end their presences at once;
+    """Close every socket of this instance (SHUTDOWN) and end their presences at once;
     write the departures still deferred (else they would wait for another instance's
     stale sweep)."""
     sessions = ctx.sessions.all()
@@ -202,9 +199,7 @@ async def shutdown(ctx: Context) -> int:
         ctx.sessions.remove(session)
     # All at once: a socket that does not take its close (until its write deadline)
     # holds up no other.
-    await asyncio.gather(
-        *(s.connection.close(CLOSE_GOING_AWAY, "server shutting down") for s in sessions)
-    )
+    await asyncio.gather(*(s.connection.close(CloseReason.SHUTDOWN) for s in sessions))
     await ctx.presences.end([s.presence_id for s in sessions], ctx.clock.now())
     if sessions:
         # Mail held for one of these sessions is now for the member's others, elsewhere.

@@ -6,12 +6,11 @@ from collections import Counter
 from dataclasses import dataclass
 
 from domain.departures import Deferrals
+from domain.errors import CloseReason
 from domain.model import Source, Status
 from domain.usecases.connect import record_deferred
 from domain.usecases.context import Context
 from domain.usecases.status import record_status, status_changed
-
-CLOSE_SESSION_ENDED = 1001
 
 
 async def sweep_stuck_working(ctx: Context) -> int:
@@ -114,7 +113,7 @@ async def heartbeat(ctx: Context) -> int:
     for session in sessions:
         if session.connection_id in gone:
             ctx.sessions.remove(session)
-            await session.connection.close(CLOSE_SESSION_ENDED, "session ended; reconnect")
+            await session.connection.close(CloseReason.SESSION_ENDED)
     return len(gone)
 
 

@@ -17,9 +17,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from adapters.http.errors import CLOSES
 from adapters.postgres.database import Database
 from adapters.postgres.notifier import PostgresNotifier
 from adapters.wake import LocalNotifier, TaskNotifier
+from domain.errors import CloseReason
 from domain.model import Message, Status
 from domain.ports import Notifier
 from domain.sessions import Session, SessionRegistry
@@ -39,8 +41,8 @@ class Socket:
     async def push(self, messages: Sequence[Message]) -> None:
         pass
 
-    async def close(self, code: int, reason: str) -> None:
-        self.closed = (code, reason)
+    async def close(self, reason: CloseReason) -> None:
+        self.closed = CLOSES[reason]
 
 
 class Cache:
@@ -205,7 +207,7 @@ async def test_a_wake_reaches_a_member_s_session_here(cluster: Cluster) -> None:
 async def test_a_kick_closes_the_connection_wherever_it_is(cluster: Cluster) -> None:
     session = cluster.b.connect(member())
 
-    await cluster.a.notifier.kick(session.connection_id, 4000, "replaced")
+    await cluster.a.notifier.kick(session.connection_id, CloseReason.REPLACED)
 
     socket = session.connection
     assert isinstance(socket, Socket)
@@ -216,8 +218,8 @@ async def test_a_kick_closes_the_connection_wherever_it_is(cluster: Cluster) -> 
 async def test_a_kick_of_an_unknown_connection_closes_nothing(cluster: Cluster) -> None:
     session = cluster.b.connect(member())
 
-    await cluster.a.notifier.kick("conn-nobody", 4000, "replaced")
-    await cluster.a.notifier.kick(session.connection_id, 1008, "revoked")  # a marker
+    await cluster.a.notifier.kick("conn-nobody", CloseReason.REPLACED)
+    await cluster.a.notifier.kick(session.connection_id, CloseReason.REVOKED)  # a marker
 
     socket = session.connection
     assert isinstance(socket, Socket)
