@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app import config
+from app import build_info, config
 from app.config import VERSION, ConfigError, NodeEnv, Settings
 from domain.admission import HelloAuth
 from domain.policy import HookAuth, Policy
@@ -273,12 +273,12 @@ def test_git_sha_is_unknown_without_git(monkeypatch: pytest.MonkeyPatch) -> None
     def no_git(*args: Any, **kwargs: Any) -> Any:
         raise FileNotFoundError("git")
 
-    config._rev_parse.cache_clear()
+    build_info._rev_parse.cache_clear()
     monkeypatch.setattr(subprocess, "run", no_git)
     try:
         assert config.git_sha(None) == "unknown"
     finally:
-        config._rev_parse.cache_clear()
+        build_info._rev_parse.cache_clear()
 
 
 def test_git_sha_is_unknown_when_git_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -286,12 +286,12 @@ def test_git_sha_is_unknown_when_git_times_out(monkeypatch: pytest.MonkeyPatch) 
         assert kwargs["timeout"] == 2
         raise subprocess.TimeoutExpired(args[0], 2)
 
-    config._rev_parse.cache_clear()
+    build_info._rev_parse.cache_clear()
     monkeypatch.setattr(subprocess, "run", slow_git)
     try:
         assert config.git_sha(None) == "unknown"
     finally:
-        config._rev_parse.cache_clear()
+        build_info._rev_parse.cache_clear()
 
 
 def test_from_env_reads_only_the_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
