@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from client.profiles import IDENTITY_ENV, ProfileError, resolve_identity
+from client.profile_files import ProfileError
+from client.profiles import IDENTITY_ENV, resolve_identity
 from client.urls import DEFAULT_URL
 from client.usage import UsageError, print_json, resolve
 

@@ -18,7 +18,8 @@ from typing import Any, BinaryIO, TextIO
 
 from client import context
 from client.inbox import Inbox, inbox_path
-from client.profiles import ProfileError, resolve_identity
+from client.profile_files import ProfileError
+from client.profiles import resolve_identity
 from client.sessions import find_session
 from client.urls import DEFAULT_URL, http_base
 

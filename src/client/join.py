@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from client.identity import Identity, KeyFileError, generate, load_key, write_key
-from client.profiles import free_profile_name, write_profile
+from client.profile_files import free_profile_name, write_profile
 from client.sessions import home
 from client.urls import http_base
 from protocol.invite_string import BadInvite, InviteString, decode

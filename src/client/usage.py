@@ -11,7 +11,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from client.profiles import IDENTITY_ENV, ProfileError, resolve_identity
+from client.profile_files import ProfileError
+from client.profiles import IDENTITY_ENV, resolve_identity
 from client.urls import DEFAULT_URL, check_ws_url
 
 

@@ -92,7 +92,7 @@ def test_without_a_session_on_file_it_posts_unauthenticated_to_meshpeer_url(tmp_
 
 
 def test_without_a_session_or_variable_it_posts_to_the_profiles_broker(tmp_path: Path) -> None:
-    from client.profiles import write_profile
+    from client.profile_files import write_profile
 
     env = {"MESHPEER_HOME": str(tmp_path)}
     write_profile("demo", {"url": "wss://mesh.example.com/ws", "meshId": "m"}, env)

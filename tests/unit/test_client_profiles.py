@@ -11,14 +11,8 @@ import pytest
 
 from client import join
 from client.identity import generate, load_key, write_key
-from client.profiles import (
-    ProfileError,
-    default_profile,
-    free_profile_name,
-    identity_hint,
-    resolve_identity,
-    write_profile,
-)
+from client.profile_files import ProfileError, default_profile, free_profile_name, write_profile
+from client.profiles import identity_hint, resolve_identity
 from protocol.invite_string import BadInvite, InviteString, decode
 
 MESH_ID = "867a9307-1b2c-4d5e-8f90-123456789abc"
