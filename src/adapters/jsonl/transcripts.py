@@ -13,14 +13,15 @@ inference" (None), and the caller keeps the status it has.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
 
-import msgspec
-
+from adapters.jsonl.tail import (
+    newest_jsonl,
+    read_tail,
+    status_of_tail,
+)
 from domain.model import Status
 from domain.ports import StatusInferrer
 
@@ -29,8 +30,6 @@ _SEPARATORS = re.compile(r"[/\\:]")
 # Recent Claude Code versions also replace every other non-alphanumeric character
 # (dots, spaces, underscores): tried when the contract's folder name does not exist.
 _NON_ALNUM = re.compile(r"[^A-Za-z0-9]")
-_ASSISTANT = b'"assistant"'
-_decoder = msgspec.json.Decoder()
 
 
 def default_projects_dir() -> Path:
@@ -136,57 +135,3 @@ def inferrer_for(projects_dir: Path | None = None) -> StatusInferrer:
 
 
 # ---------------------------------------------------------------- file reading
-
-
-def newest_jsonl(folder: Path) -> Path | None:
-    """The `*.jsonl` file of `folder` modified last (ties broken by name)."""
-    best: tuple[int, str] | None = None
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if not entry.name.endswith(".jsonl"):
-                continue
-            try:
-                if not entry.is_file():
-                    continue
-                key = (entry.stat().st_mtime_ns, entry.name)
-            except OSError:
-                continue
-            if best is None or key > best:
-                best = key
-    return folder / best[1] if best is not None else None
-
-
-def read_tail(path: Path, limit: int) -> bytes:
-    """The last `limit` bytes of the file, cut to whole lines: a first line that began
-    before the window is dropped."""
-    with path.open("rb") as file:
-        size = file.seek(0, os.SEEK_END)
-        start = max(0, size - limit)
-        file.seek(start)
-        data = file.read(limit)
-    if start > 0:
-        newline = data.find(b"\n")
-        data = data[newline + 1 :] if newline >= 0 else b""
-    return data
-
-
-def status_of_tail(data: bytes) -> Status | None:
-    """The status the last well-formed assistant entry of these lines implies."""
-    for line in reversed(data.split(b"\n")):
-        if _ASSISTANT not in line:
-            continue
-        try:
-            entry = _decoder.decode(line)
-        except msgspec.DecodeError:
-            continue  # a line being written, or damaged: look further back
-        if isinstance(entry, dict) and entry.get("type") == "assistant":
-            return Status.WORKING if _uses_tool(entry) else Status.IDLE
-    return None
-
-
-def _uses_tool(entry: dict[str, Any]) -> bool:
-    message = entry.get("message")
-    content = message.get("content") if isinstance(message, dict) else None
-    if not isinstance(content, list):
-        return False
-    return any(isinstance(block, dict) and block.get("type") == "tool_use" for block in content)
