@@ -16,8 +16,8 @@ import msgspec
 import pytest
 
 from adapters.http import frames
-from adapters.http.app import cwd_digest
 from adapters.http.guard import EXTENSION, TransportControl
+from adapters.http.hook import cwd_digest
 from adapters.http.ws import WsConnection, serve_socket
 from domain.errors import CloseReason, InvalidInput, RateLimited, Revoked, Unauthorized
 from domain.model import Message, Status

@@ -10,10 +10,10 @@ from litestar import Request, Response, post
 
 from adapters.http.errors import http_error
 from adapters.http.gateway import Gateway
+from adapters.http.responses import json_response
 from domain.errors import DomainError, InvalidInput
 from domain.invites import JoinRequest
 from domain.usecases.invites import join
-from protocol import wire
 
 log = logging.getLogger("meshbroker.join")
 
@@ -28,10 +28,6 @@ class JoinBody(msgspec.Struct, forbid_unknown_fields=False):
 _decoder = msgspec.json.Decoder(JoinBody)
 
 
-def _json(status: int, body: dict[str, object]) -> Response[bytes]:
-    return Response(wire.encoder.encode(body), status_code=status, media_type="application/json")
-
-
 @post("/join", status_code=201)
 async def join_mesh(request: Request[Any, Any, Any], data: JoinBody) -> Response[bytes]:
     """Add the signed key to the invite's mesh: 201, or 400/401/409/413/429."""
@@ -42,15 +38,15 @@ async def join_mesh(request: Request[Any, Any, Any], data: JoinBody) -> Response
         joined = await join(gateway.ctx, join_request, address)
     except InvalidInput as exc:
         log.info("join refused", extra={"ctx": {"address": address, "reason": "bad request"}})
-        return _json(400, {"ok": False, "error": str(exc)})
+        return json_response(400, {"ok": False, "error": str(exc)})
     except DomainError as exc:
         status, text = http_error(exc)
         log.info("join refused", extra={"ctx": {"address": address, "status": status}})
-        return _json(status, {"ok": False, "error": text})
+        return json_response(status, {"ok": False, "error": text})
     member = joined.member
     context = {"mesh_id": member.mesh_id, "member_id": member.id, "invite_id": joined.invite_id}
     log.info("join", extra={"ctx": context})
-    return _json(
+    return json_response(
         201,
         {
             "meshId": member.mesh_id,
