@@ -16,8 +16,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any, BinaryIO, TextIO
 
-from client import context
-from client.inbox import Inbox, inbox_path
+from client.hook_context import context_output, text_of
 from client.profile_files import ProfileError
 from client.profiles import resolve_identity
 from client.sessions import find_session
@@ -40,10 +39,8 @@ NOTIFICATION_STATUS = {
     "elicitation_dialog": "waiting",
     "idle_prompt": "idle",
 }
-CONTEXT_EVENTS = frozenset({"UserPromptSubmit", "PostToolUse", "SessionStart"})
 HTTP_TIMEOUT = 1.5
 DEADLINE = 1.9
-INBOX_BUSY_MS = 400
 MAX_EVENT_BYTES = 1 << 20
 
 
@@ -56,13 +53,9 @@ def status_for(event: Mapping[str, Any]) -> str | None:
     return EVENT_STATUS.get(name) if isinstance(name, str) else None
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _session(event: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any] | None:
-    cwd = _text(event.get("cwd")) or os.getcwd()
-    return find_session(env.get("MESHPEER_SESSION") or _text(event.get("session_id")), cwd, env)
+    cwd = text_of(event.get("cwd")) or os.getcwd()
+    return find_session(env.get("MESHPEER_SESSION") or text_of(event.get("session_id")), cwd, env)
 
 
 def build_request(
@@ -75,18 +68,18 @@ def build_request(
     status = status_for(event)
     if status is None:
         return None
-    cwd = _text(event.get("cwd")) or os.getcwd()
-    claude_session = _text(event.get("session_id"))
+    cwd = text_of(event.get("cwd")) or os.getcwd()
+    claude_session = text_of(event.get("session_id"))
     if record is None:
         record = _session(event, env)
-    url = _text(record.get("url")) if record else None
+    url = text_of(record.get("url")) if record else None
     url = url or _identity_url(env) or DEFAULT_URL
     body: dict[str, Any] = {"cwd": cwd, "pid": ppid, "status": status}
-    session_id = _text(record.get("sessionId")) if record else claude_session
+    session_id = text_of(record.get("sessionId")) if record else claude_session
     if session_id:
         body["session_id"] = session_id
     headers = {"content-type": "application/json"}
-    token = _text(record.get("token")) if record else None
+    token = text_of(record.get("token")) if record else None
     if token:
         headers["authorization"] = f"Bearer {token}"
     return urllib.request.Request(
@@ -103,34 +96,6 @@ def _identity_url(env: Mapping[str, str]) -> str | None:
         return resolve_identity({}, env).values["url"]
     except ProfileError:
         return env.get("MESHPEER_URL")
-
-
-def context_output(
-    event: Mapping[str, Any], env: Mapping[str, str], record: Mapping[str, Any] | None
-) -> dict[str, Any] | None:
-    """The `hookSpecificOutput` with the session's unread messages (now marked shown),
-    or None when the event carries no context or nothing is unread."""
-    name = event.get("hook_event_name")
-    if name not in CONTEXT_EVENTS:
-        return None
-    session_id = (_text(record.get("sessionId")) if record else None) or _text(
-        event.get("session_id")
-    )
-    path = inbox_path(env)
-    if session_id is None or not path.exists():
-        return None
-    inbox = Inbox(path, busy_timeout_ms=INBOX_BUSY_MS)
-    try:
-        shown = inbox.claim_unread(session_id, f"hook:{name}", fits=context.fits)
-        rest = inbox.unread(session_id, limit=1)
-        waiting = inbox.count_unread(session_id) if rest else 0
-    finally:
-        inbox.close()
-    oversized = rest[0] if rest and not shown else None
-    if not shown and oversized is None:
-        return None
-    text = context.render(shown, waiting, oversized)
-    return {"hookSpecificOutput": {"hookEventName": name, "additionalContext": text}}
 
 
 def run(stdin: BinaryIO, env: Mapping[str, str], ppid: int, stdout: TextIO | None = None) -> int:
