@@ -5,20 +5,21 @@ is reported with what it accepts, and every bad one at once."""
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+
+from app.env_values import (
+    parse_flag,
+    parse_hex,
+    parse_int_in,
+    parse_one_of,
+    parse_seconds,
+    parse_ws_url,
+)
 
 _E = TypeVar("_E", bound=StrEnum)
-_INTEGER = re.compile(r"[0-9]+")
-_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
-_HEX = re.compile(r"[0-9a-fA-F]{4,64}")
 _POSTGRES_SCHEMES = ("postgres://", "postgresql://")
-_TRUE = frozenset({"1", "true"})
-_FALSE = frozenset({"0", "false"})
 
 
 class Reader:
@@ -51,18 +52,18 @@ class Reader:
 
     def port(self, name: str, default: int) -> int:
         accepts = "an integer from 1 to 65535, or 0 for any free port"
-        return int(self._parse(name, default, accepts, lambda s: _int_in(s, 0, 65535)))
+        return int(self._parse(name, default, accepts, lambda s: parse_int_in(s, 0, 65535)))
 
     def positive_int(self, name: str, default: int) -> int:
         accepts = "a whole number greater than 0"
-        return int(self._parse(name, default, accepts, lambda s: _int_in(s, 1, None)))
+        return int(self._parse(name, default, accepts, lambda s: parse_int_in(s, 1, None)))
 
     def seconds(self, name: str, default: float, *, allow_zero: bool = False) -> float:
         if allow_zero:
             accepts = "a number of seconds, 0 or more (decimals allowed)"
         else:
             accepts = "a number of seconds greater than 0 (decimals allowed)"
-        return float(self._parse(name, default, accepts, lambda s: _seconds(s, allow_zero)))
+        return float(self._parse(name, default, accepts, lambda s: parse_seconds(s, allow_zero)))
 
     def enum(self, name: str, kind: type[_E], default: _E) -> _E:
         accepts = "one of " + ", ".join(member.value for member in kind)
@@ -71,19 +72,19 @@ class Reader:
 
     def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
         accepts = "one of " + ", ".join(options)
-        return str(self._parse(name, default, accepts, lambda s: _one_of(s.lower(), options)))
+        return str(self._parse(name, default, accepts, lambda s: parse_one_of(s.lower(), options)))
 
     def flag(self, name: str, default: bool) -> bool:
-        return bool(self._parse(name, default, "one of 0, 1, true, false", _flag))
+        return bool(self._parse(name, default, "one of 0, 1, true, false", parse_flag))
 
     def hex_or_none(self, name: str) -> str | None:
         accepts = "a hexadecimal commit hash (4 to 64 hex digits)"
-        value: str | None = self._parse(name, None, accepts, _hex)
+        value: str | None = self._parse(name, None, accepts, parse_hex)
         return value
 
     def ws_url_or_none(self, name: str) -> str | None:
         accepts = "a ws:// or wss:// URL with a host, e.g. wss://mesh.example.com/ws"
-        value: str | None = self._parse(name, None, accepts, _ws_url)
+        value: str | None = self._parse(name, None, accepts, parse_ws_url)
         return value
 
     def database_url(self, name: str, *, required: bool) -> str | None:
@@ -101,53 +102,3 @@ class Reader:
             self.errors.append(f"{name} must be a postgres:// or postgresql:// URL, got {scheme!r}")
             return None
         return raw
-
-
-def _int_in(text: str, low: int, high: int | None) -> int:
-    if not _INTEGER.fullmatch(text):
-        raise ValueError(text)
-    value = int(text)
-    if value < low or (high is not None and value > high):
-        raise ValueError(text)
-    return value
-
-
-def _seconds(text: str, allow_zero: bool) -> float:
-    if not _DECIMAL.fullmatch(text):
-        raise ValueError(text)
-    value = float(text)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(text)
-    return value
-
-
-def _flag(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError(text)
-
-
-def _one_of(text: str, options: tuple[str, ...]) -> str:
-    if text not in options:
-        raise ValueError(text)
-    return text
-
-
-def _ws_url(text: str) -> str:
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise ValueError(text) from exc
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ValueError(text)
-    return text
-
-
-def _hex(text: str) -> str:
-    if not _HEX.fullmatch(text):
-        raise ValueError(text)
-    return text

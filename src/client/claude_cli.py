@@ -1,4 +1,5 @@
-"""The `claude` program: found, run with the channel flag (`meshpeer claude`), and asked to register the MCP server."""
+"""The `claude` program: found, run with the channel flag (`meshpeer claude`), and asked
+to register the MCP server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Claude Code's JSON files, read strictly and written with a backup first (`<file>.meshpeer-<timestamp>.bak`)."""
+"""Claude Code's JSON files, read strictly and written with a backup first
+(`<file>.meshpeer-<timestamp>.bak`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The session's unread messages put into Claude's context by `meshpeer hook` (the `hookSpecificOutput` object). Standard library only."""
+"""The session's unread messages put into Claude's context by `meshpeer hook` (the
+`hookSpecificOutput` object). Standard library only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Profile files: `$MESHPEER_HOME/profiles/<name>.json` (mode 0600) and `config.json`, which names the default profile. Standard library only."""
+"""Profile files: `$MESHPEER_HOME/profiles/<name>.json` (mode 0600) and `config.json`,
+which names the default profile. Standard library only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`POST /hook/set-status`: a Claude Code hook's report, read strictly (JSON only, bounded), its bearer token passed to the use case; its OpenAPI shape written by hand."""
+"""`POST /hook/set-status`: a Claude Code hook's report, read strictly (JSON only,
+bounded), its bearer token passed to the use case; its OpenAPI shape written by hand."""
 
 from __future__ import annotations
 

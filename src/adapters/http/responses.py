@@ -1,4 +1,5 @@
-"""What every route shares: the gateway the app was built with, and a JSON answer encoded once."""
+"""What every route shares: the gateway the app was built with, and a JSON answer
+encoded once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Reading one transcript: the newest in a folder, its tail, and the status its last assistant entry tells. Never raises: unreadable or malformed means None."""
+"""Reading one transcript: the newest in a folder, its tail, and the status its last
+assistant entry tells. Never raises: unreadable or malformed means None."""
 
 from __future__ import annotations
 
