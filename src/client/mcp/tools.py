@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from typing import Any
 
 from client.crypto import OpenError, x25519_public
 from client.errors import BrokerError, MeshpeerError
+from client.mcp.answers import (
+    Refused,
+    as_refusal,
+    as_result,
+    broker_words,
+    integer_arg,
+    named_like,
+    not_one,
+    string_arg,
+)
 from client.mcp.link import Connected, Link, Unavailable
 from client.mcp.protocol import INVALID_PARAMS, RpcError
 from client.peer import PUBKEY
@@ -19,37 +28,6 @@ from protocol.wire import MemberInfo as Member
 
 PRIORITIES = ("now", "next", "low")
 STATUSES = ("idle", "working", "dnd")
-ADVICE = {
-    "no_recipient": "the broker knows no such member in this mesh (or it was revoked). "
-    "Call mesh_peers, or check the name with the person who runs the mesh.",
-    "rate_limited": "you sent too many messages in a short time (the broker's per-member "
-    "budget). Wait a minute, then send again; combine short messages into one.",
-    "too_large": "the message is larger than the broker accepts. Shorten it or split it "
-    "into several messages.",
-    "unavailable": "the broker's database is down and nothing was stored. Try again in a minute.",
-    "unsupported_target": "the broker does not accept this kind of recipient. Use a "
-    "member's name, its pubkey or *.",
-    "invalid": "the broker could not read the message. Send plain text.",
-    "capacity": "the mesh has as many connections as the broker allows. Try again later.",
-}
-
-
-class Refused(Exception):
-    """A tool call that cannot be done; the text says why and what to do."""
-
-
-def _result(data: dict[str, Any]) -> dict[str, Any]:
-    text = json.dumps(data, ensure_ascii=False)
-    return {"content": [{"type": "text", "text": text}], "structuredContent": data}
-
-
-def _refusal(text: str) -> dict[str, Any]:
-    return {"content": [{"type": "text", "text": text}], "isError": True}
-
-
-def _broker_words(exc: BrokerError) -> str:
-    advice = ADVICE.get(exc.code, f"the broker said: {exc.message}")
-    return f"refused by the broker ({exc.code}): {advice}"
 
 
 class Tools:
@@ -68,15 +46,15 @@ class Tools:
         if handler is None:
             raise RpcError(INVALID_PARAMS, f"unknown tool: {name!r}")
         if not isinstance(arguments, dict):
-            return _refusal("arguments must be a JSON object")
+            return as_refusal("arguments must be a JSON object")
         try:
-            return _result(await handler(arguments))
+            return as_result(await handler(arguments))
         except (Refused, Unavailable) as exc:
-            return _refusal(str(exc))
+            return as_refusal(str(exc))
         except BrokerError as exc:
-            return _refusal(_broker_words(exc))
+            return as_refusal(broker_words(exc))
         except MeshpeerError as exc:
-            return _refusal(
+            return as_refusal(
                 f"the broker did not answer ({exc}). meshpeer reconnects by itself: try "
                 "again in a few seconds."
             )
@@ -84,8 +62,8 @@ class Tools:
     # ---- mesh_send
 
     async def send(self, args: dict[str, Any]) -> dict[str, Any]:
-        to = _string(args, "to")
-        text = _string(args, "text")
+        to = string_arg(args, "to")
+        text = string_arg(args, "text")
         priority = args.get("priority", "next")
         if priority not in PRIORITIES:
             raise Refused("priority must be one of now, next (the default) or low")
@@ -119,7 +97,7 @@ class Tools:
             return f"{member.pubkey}/{session}", [member]
         if PUBKEY.fullmatch(to):
             return to, [self._member(to, members)]
-        named = _named(to, members)
+        named = named_like(to, members)
         if len(named) == 1:
             return named[0].pubkey, named
         if not named:
@@ -127,7 +105,7 @@ class Tools:
                 if peer.session_id == to:
                     member = self._member(peer.pubkey, members)
                     return f"{peer.pubkey}/{peer.session_id}", [member]
-        raise Refused(_not_one(to, named, members))
+        raise Refused(not_one(to, named, members))
 
     def _member(self, who: str, members: list[Member]) -> Member:
         if PUBKEY.fullmatch(who):
@@ -139,9 +117,9 @@ class Tools:
             except OpenError:
                 raise Refused(f"{who!r} is not a valid member pubkey") from None
             return Member(member_id="", pubkey=who, display_name=who[:12], role="member")
-        named = _named(who, members)
+        named = named_like(who, members)
         if len(named) != 1:
-            raise Refused(_not_one(who, named, members))
+            raise Refused(not_one(who, named, members))
         return named[0]
 
     # ---- mesh_peers
@@ -176,8 +154,8 @@ class Tools:
     # ---- mesh_inbox
 
     async def inbox(self, args: dict[str, Any]) -> dict[str, Any]:
-        wait = _integer(args, "wait_seconds", 0, 0, 600)
-        limit = _integer(args, "limit", 20, 1, 100)
+        wait = integer_arg(args, "wait_seconds", 0, 0, 600)
+        limit = integer_arg(args, "limit", 20, 1, 100)
         deadline = time.monotonic() + wait
         while True:
             self._link.arrived.clear()
@@ -197,35 +175,3 @@ class Tools:
             raise Refused("status must be idle, working or dnd")
         reply = await self._link.require().peer.set_status(status)
         return {"status": reply.status, "source": reply.source}
-
-
-def _named(name: str, members: list[Member]) -> list[Member]:
-    folded = name.casefold()
-    return [m for m in members if m.display_name.casefold() == folded]
-
-
-def _not_one(name: str, named: list[Member], members: list[Member]) -> str:
-    if named:
-        keys = ", ".join(f"{m.display_name} ({m.pubkey})" for m in named)
-        return f"several members are named {name!r}: {keys}. Send to one of them by pubkey."
-    names = ", ".join(sorted({m.display_name for m in members})) or "none"
-    return (
-        f"no member of this mesh is named {name!r} (names compare case-insensitively). "
-        f"Members: {names}. Use one of these names, a pubkey, or * for everyone."
-    )
-
-
-def _string(args: dict[str, Any], key: str) -> str:
-    value = args.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise Refused(f"argument {key!r} is required and must be a non-empty string")
-    return value
-
-
-def _integer(args: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = args.get(key, default)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise Refused(f"argument {key!r} must be a whole number from {low} to {high}")
-    return value
