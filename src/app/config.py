@@ -84,6 +84,7 @@ class Settings:
     ws_ping_interval_seconds: float = 30
     ws_pong_timeout_seconds: float = 45
     member_cache_seconds: float = 5
+    receipt_retention_seconds: float = 86400
     data_dir: Path = Path("./.meshbroker")
     skip_migrate: bool = False
     log_level: str = "info"
@@ -118,6 +119,7 @@ class Settings:
             ws_ping_interval_seconds=r.seconds("WS_PING_INTERVAL_SECONDS", 30),
             ws_pong_timeout_seconds=r.seconds("WS_PONG_TIMEOUT_SECONDS", 45),
             member_cache_seconds=r.seconds("MEMBER_CACHE_SECONDS", 5, allow_zero=True),
+            receipt_retention_seconds=r.seconds("RECEIPT_RETENTION_SECONDS", 86400),
             data_dir=Path(r.text("BROKER_DATA_DIR", "./.meshbroker")),
             skip_migrate=r.flag("BROKER_SKIP_MIGRATE", False),
             log_level=r.choice("LOG_LEVEL", _LOG_LEVELS, "info"),
@@ -165,6 +167,7 @@ class Settings:
             presence_stale_after=timedelta(
                 seconds=self.ws_ping_interval_seconds + self.ws_pong_timeout_seconds
             ),
+            receipt_retention=timedelta(seconds=self.receipt_retention_seconds),
         )
 
     def summary(self) -> dict[str, Any]:

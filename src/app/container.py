@@ -20,6 +20,7 @@ from adapters.postgres.stores import (
     PostgresMailbox,
     PostgresPendingSignals,
     PostgresPresenceStore,
+    PostgresReceipts,
     PostgresReplayGuard,
 )
 from app.config import Settings
@@ -33,13 +34,16 @@ from domain.ports import (
     Notifier,
     PendingSignals,
     PresenceStore,
+    ReceiptStore,
     ReplayGuard,
     StatusInferrer,
 )
 from domain.sessions import SessionRegistry
 from domain.usecases.context import Context
 from domain.usecases.deliver import deliver
+from domain.usecases.receipts import hand_out
 from domain.usecases.status import apply_status
+from domain.usecases.watch import answer_watches
 
 
 async def open_database(dsn: str, max_size: int) -> AsyncIterator[Database]:
@@ -64,6 +68,7 @@ def assemble(
     inferrer: StatusInferrer,
     policy: Policy,
     sessions: SessionRegistry,
+    receipts: ReceiptStore,
 ) -> Context:
     ctx = Context(
         clock=clock,
@@ -76,10 +81,13 @@ def assemble(
         notifier=notifier,
         metrics=metrics,
         inferrer=inferrer,
+        receipts=receipts,
         policy=policy,
         sessions=sessions,
     )
     local.on_wake = partial(deliver, ctx)
+    local.on_idle = partial(answer_watches, ctx)
+    local.on_receipts = partial(hand_out, ctx)
     if isinstance(directory, CachingDirectory):
         local.cache = directory
         if isinstance(notifier, PostgresNotifier):
@@ -119,6 +127,7 @@ class Container(containers.DeclarativeContainer):
     mailbox = providers.Singleton(PostgresMailbox, database)
     signals = providers.Singleton(PostgresPendingSignals, database)
     replay = providers.Singleton(PostgresReplayGuard, database)
+    receipts = providers.Singleton(PostgresReceipts, database)
 
     context = providers.Singleton(
         assemble,
@@ -135,4 +144,5 @@ class Container(containers.DeclarativeContainer):
         inferrer=inferrer,
         policy=policy,
         sessions=sessions,
+        receipts=receipts,
     )

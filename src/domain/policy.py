@@ -34,6 +34,7 @@ class Policy:
     pending_signal_ttl: timedelta = timedelta(seconds=10)
     presence_stale_after: timedelta = timedelta(seconds=75)
     claim_batch: int = 256
+    receipt_retention: timedelta = timedelta(seconds=86400)
     status_rules: StatusRules = field(init=False)
     admission: Admission = field(init=False)
 

@@ -19,6 +19,8 @@ from domain.model import (
     Status,
     StatusRecord,
 )
+from domain.receipts import MessageFacts, Receipt, SentBy, Transition
+from domain.watches import PeerIdle
 
 
 class Clock(Protocol):
@@ -166,6 +168,18 @@ class Mailbox(Protocol):
         """Mark delivered; ids that are not this member's deliveries are ignored."""
         ...
 
+    async def acknowledge(
+        self, member_id: str, message_ids: Sequence[str], now: datetime
+    ) -> list[SentBy]:
+        """`ack`, returning the messages whose delivery this call marked delivered
+        (their receipts name the sender)."""
+        ...
+
+    async def escalate(self, now: datetime) -> set[str]:
+        """Raise to `now` the undelivered, unexpired deliveries whose escalation
+        deadline passed; return their members (their mail may be claimable now)."""
+        ...
+
     async def release(self, connection_id: str) -> None:
         """Drop the leases of a connection that closed, so they can be claimed again."""
         ...
@@ -187,6 +201,31 @@ class Mailbox(Protocol):
 
     async def depth(self, now: datetime) -> int:
         """Undelivered, unexpired deliveries in the whole store."""
+        ...
+
+
+class ReceiptStore(Protocol):
+    """Delivery state kept after the mailbox is done with a message, for receipts and
+    `message_status` (ADR 0027)."""
+
+    async def record(self, transitions: Sequence[Transition]) -> list[Transition]:
+        """Keep these transitions, in order, under `receipts.advances` applied
+        atomically per (message, recipient); return those that advanced."""
+        ...
+
+    async def expire(self, now: datetime) -> list[Transition]:
+        """Record `expired` for the mailbox's deliveries whose TTL passed (before the
+        mailbox prunes them); return those that advanced."""
+        ...
+
+    async def facts(self, message_id: str) -> MessageFacts | None:
+        """The message's sender and each recipient's kept receipt and live delivery;
+        None when neither the mailbox nor the kept receipts know the id."""
+        ...
+
+    async def prune(self, cutoff: datetime, limit: int) -> int:
+        """Forget up to `limit` receipts of messages whose every recipient reached
+        acked or expired before `cutoff` and that have no delivery left."""
         ...
 
 
@@ -227,6 +266,15 @@ class Notifier(Protocol):
         status, so that it gates and releases mail by it."""
         ...
 
+    async def went_idle(self, member_id: str, session_id: str) -> None:
+        """A session of this member is idle now: every instance, this one included,
+        answers the watches open on it."""
+        ...
+
+    async def receipts(self, transitions: Sequence[Transition]) -> None:
+        """Hand these receipts to their senders' sessions, wherever they are."""
+        ...
+
     async def member_changed(self, mesh_id: str, member_id: str) -> None:
         """This member was added, revoked or otherwise changed: every instance, this one
         included, forgets the lookups it cached of it and its mesh's member list, so
@@ -242,6 +290,10 @@ class Connection(Protocol):
 
     async def push(self, messages: Sequence[Message]) -> None:
         """Write these messages, in order. Raise ConnectionGone if the socket is closed."""
+        ...
+
+    async def notify(self, event: Receipt | PeerIdle) -> None:
+        """Write a receipt or a watch's answer. Raise ConnectionGone if closed."""
         ...
 
     async def close(self, code: int, reason: str) -> None: ...
@@ -263,6 +315,9 @@ class Metrics(Protocol):
     def hook_rate_limited(self) -> None: ...
     def queue_depth(self, depth: int) -> None: ...
     def db_healthy(self, healthy: bool) -> None: ...
+    def receipt_recorded(self, state: str) -> None: ...
+    def message_escalated(self) -> None: ...
+    def watches_changed(self, delta: int) -> None: ...
 
 
 class StatusInferrer(Protocol):

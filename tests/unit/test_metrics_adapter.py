@@ -68,7 +68,30 @@ def value(metrics: OtelMetrics, name: str, **labels: str) -> float:
 def test_every_contract_series_is_there_from_the_start(metrics: OtelMetrics) -> None:
     names = {name for name, _ in samples(metrics)}
     assert set(CONTRACT_SERIES) <= names
-    assert names == set(CONTRACT_SERIES) | {"broker_messages_pushed_total"}
+    assert names == set(CONTRACT_SERIES) | {"broker_messages_pushed_total"} | RECEIPT_SERIES
+
+
+# spec/receipts.md
+RECEIPT_SERIES = {
+    "broker_receipts_total",
+    "broker_messages_escalated_total",
+    "broker_watches_active",
+}
+
+
+def test_receipt_series_count_what_happened(metrics: OtelMetrics) -> None:
+    for state in ("pushed", "acked", "expired"):
+        assert value(metrics, "broker_receipts_total", state=state) == 0
+    metrics.receipt_recorded("pushed")
+    metrics.receipt_recorded("acked")
+    metrics.receipt_recorded("acked")
+    metrics.message_escalated()
+    metrics.watches_changed(3)
+    metrics.watches_changed(-1)
+    assert value(metrics, "broker_receipts_total", state="pushed") == 1
+    assert value(metrics, "broker_receipts_total", state="acked") == 2
+    assert value(metrics, "broker_messages_escalated_total") == 1
+    assert value(metrics, "broker_watches_active") == 2
 
 
 @pytest.mark.parametrize(("name", "label", "label_value"), LABELLED, ids=lambda x: str(x))

@@ -7,6 +7,7 @@ from domain.errors import (
     DomainError,
     InvalidInput,
     RateLimited,
+    Rejected,
     StoreUnavailable,
     Unauthorized,
 )
@@ -36,4 +37,8 @@ def ws_code(error: DomainError) -> str:
         return "unauthorized"
     if isinstance(error, InvalidInput):
         return "invalid"
+    if isinstance(error, Rejected):
+        return error.code
+    if isinstance(error, RateLimited):
+        return "rate_limited"
     return "internal"

@@ -7,6 +7,7 @@ from itertools import count
 
 from domain.model import Message, Priority
 from domain.ports import Mailbox
+from domain.receipts import SentBy, sent_by
 
 
 @dataclass(slots=True)
@@ -14,6 +15,7 @@ class _Delivery:
     seq: int
     message: Message
     member_id: str
+    priority: Priority  # the message's, `now` once escalated
     leased_to: str | None = None
     lease_until: datetime | None = None
     delivered_at: datetime | None = None
@@ -26,7 +28,7 @@ class InMemoryMailbox(Mailbox):
 
     async def enqueue(self, message: Message, recipients: Sequence[str]) -> None:
         for member_id in recipients:
-            self.deliveries.append(_Delivery(next(self._seq), message, member_id))
+            self.deliveries.append(_Delivery(next(self._seq), message, member_id, message.priority))
 
     async def claim(
         self,
@@ -47,7 +49,7 @@ class InMemoryMailbox(Mailbox):
                 and d.delivered_at is None
                 and d.message.expires_at > now
                 and (d.lease_until is None or d.lease_until <= now)
-                and d.message.priority in priorities
+                and d.priority in priorities
                 and d.message.sender_presence_id != presence_id
             ):
                 d.leased_to, d.lease_until = connection_id, lease_until
@@ -55,13 +57,31 @@ class InMemoryMailbox(Mailbox):
         return claimed
 
     async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:
+        return len(await self.acknowledge(member_id, message_ids, now))
+
+    async def acknowledge(
+        self, member_id: str, message_ids: Sequence[str], now: datetime
+    ) -> list[SentBy]:
         wanted = set(message_ids)
-        acked = 0
+        acked = []
         for d in self.deliveries:
             if d.member_id == member_id and d.message.id in wanted and d.delivered_at is None:
                 d.delivered_at = now
-                acked += 1
+                acked.append(sent_by(d.message))
         return acked
+
+    async def escalate(self, now: datetime) -> set[str]:
+        members = set()
+        for d in self.deliveries:
+            due = d.message.escalate_at is not None and d.message.escalate_at <= now
+            if due and d.priority is not Priority.NOW and self._undelivered(d, now):
+                d.priority = Priority.NOW
+                members.add(d.member_id)
+        return members
+
+    @staticmethod
+    def _undelivered(d: _Delivery, now: datetime) -> bool:
+        return d.delivered_at is None and d.message.expires_at > now
 
     async def release(self, connection_id: str) -> None:
         for d in self.deliveries:

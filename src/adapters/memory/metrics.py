@@ -15,6 +15,7 @@ class RecordingMetrics(Metrics):
         self.latencies: list[float] = []
         self.depth: int | None = None
         self.healthy: bool | None = None
+        self.watches = 0
 
     def connection_opened(self) -> None:
         self.counts["connections_opened"] += 1
@@ -48,3 +49,12 @@ class RecordingMetrics(Metrics):
 
     def db_healthy(self, healthy: bool) -> None:
         self.healthy = healthy
+
+    def receipt_recorded(self, state: str) -> None:
+        self.counts[f"receipts:{state}"] += 1
+
+    def message_escalated(self) -> None:
+        self.counts["escalated"] += 1
+
+    def watches_changed(self, delta: int) -> None:
+        self.watches += delta

@@ -51,6 +51,8 @@ PUSH_LATENCY_BUCKETS = (
     10.0,
 )
 
+RECEIPT_STATES = ("pushed", "acked", "expired")
+
 Attributes = Mapping[str, str]
 
 
@@ -111,6 +113,17 @@ class OtelMetrics(Metrics):
             "broker_hook_requests_rate_limited",
             description="Hook requests refused with 429.",
         )
+        self._receipts = meter.create_counter(
+            "broker_receipts",
+            description="Delivery states recorded for senders (receipts), by state.",
+        )
+        self._escalated = meter.create_counter(
+            "broker_messages_escalated",
+            description="Pushes of next/low messages as now after escalateAfterSeconds.",
+        )
+        self._watches_active = meter.create_up_down_counter(
+            "broker_watches_active", description="Open watches on this instance's sessions."
+        )
         self._db_healthy = meter.create_gauge(
             "broker_db_healthy", description="1 while Postgres answers, else 0."
         )
@@ -118,6 +131,7 @@ class OtelMetrics(Metrics):
         self._connection_reasons = _labels("reason", CONNECTION_REJECT_REASONS)
         self._message_reasons = _labels("reason", MESSAGE_REJECT_REASONS)
         self._priorities = {p: MappingProxyType({"priority": p.value}) for p in Priority}
+        self._receipt_states = _labels("state", RECEIPT_STATES)
         self._flipped = {
             True: MappingProxyType({"flipped": "true"}),
             False: MappingProxyType({"flipped": "false"}),
@@ -129,9 +143,13 @@ class OtelMetrics(Metrics):
             self._hook_requests,
             self._hook_rate_limited,
             self._pushed,
+            self._escalated,
         ):
             counter.add(0)
         self._connections_active.add(0)
+        self._watches_active.add(0)
+        for attributes in self._receipt_states.values():
+            self._receipts.add(0, attributes)
         for attributes in self._connection_reasons.values():
             self._connections_rejected.add(0, attributes)
         for attributes in self._message_reasons.values():
@@ -184,6 +202,16 @@ class OtelMetrics(Metrics):
 
     def db_healthy(self, healthy: bool) -> None:
         self._db_healthy.set(1 if healthy else 0)
+
+    def receipt_recorded(self, state: str) -> None:
+        self._receipts.add(1, self._receipt_states[state])
+
+    def message_escalated(self) -> None:
+        self._escalated.add(1)
+
+    def watches_changed(self, delta: int) -> None:
+        if delta:
+            self._watches_active.add(delta)
 
     # ------------------------------------------------------------ exposition
 

@@ -15,6 +15,7 @@ from adapters.postgres.batch import Batcher
 from adapters.postgres.database import SOFT, Database, Record
 from domain.model import Message, Priority
 from domain.ports import Mailbox
+from domain.receipts import SentBy
 
 # Many sends share one commit (group commit): the messages of a batch and all their
 # deliveries go in one statement; ORDER BY n gives deliveries their seq in batch
@@ -23,15 +24,19 @@ _ENQUEUE = """
 WITH message AS (
     INSERT INTO mesh.messages
         (id, mesh_id, sender_member_id, sender_pubkey, sender_presence_id, priority,
-         nonce, ciphertext, created_at, expires_at)
+         nonce, ciphertext, created_at, expires_at, escalate_at)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                          $6::text[], $7::text[], $8::text[], $9::timestamptz[],
-                         $10::timestamptz[])
+                         $10::timestamptz[], $11::timestamptz[])
 )
-INSERT INTO mesh.deliveries (message_id, member_id, priority, sender_presence_id, expires_at)
-SELECT d.message_id, d.member_id, d.priority, d.sender_presence_id, d.expires_at
-FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::timestamptz[])
-     WITH ORDINALITY AS d(message_id, member_id, priority, sender_presence_id, expires_at, n)
+INSERT INTO mesh.deliveries
+    (message_id, member_id, priority, sender_presence_id, expires_at, escalate_at)
+SELECT d.message_id, d.member_id, d.priority, d.sender_presence_id, d.expires_at,
+       d.escalate_at
+FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[],
+            $17::timestamptz[])
+     WITH ORDINALITY AS d(message_id, member_id, priority, sender_presence_id, expires_at,
+                          escalate_at, n)
 ORDER BY d.n
 """
 
@@ -57,7 +62,7 @@ WITH {SOFT}, picked AS (
     RETURNING d.seq, d.message_id
 )
 SELECT m.id, m.mesh_id, m.sender_member_id, m.sender_pubkey, m.sender_presence_id,
-       m.priority, m.nonce, m.ciphertext, m.created_at, m.expires_at
+       m.priority, m.nonce, m.ciphertext, m.created_at, m.expires_at, m.escalate_at
 FROM leased JOIN mesh.messages m ON m.id = leased.message_id
 ORDER BY leased.seq
 """
@@ -81,7 +86,20 @@ WITH {SOFT}, acked AS (
           WHERE d.message_id = m.id AND d.seq NOT IN (SELECT seq FROM acked)
       )
 )
-SELECT member_id, message_id FROM acked
+SELECT a.member_id, a.message_id, m.mesh_id, m.sender_member_id, m.sender_presence_id
+FROM acked a JOIN mesh.messages m ON m.id = a.message_id
+"""
+
+# Raise to `now` the deliveries whose escalation deadline passed (the partial index
+# deliveries_escalate_at holds exactly the candidates).
+_ESCALATE = """
+WITH raised AS (
+    UPDATE mesh.deliveries SET priority = 'now'
+    WHERE escalate_at IS NOT NULL AND priority <> 'now'
+      AND escalate_at <= $1 AND expires_at > $1
+    RETURNING member_id
+)
+SELECT DISTINCT member_id FROM raised
 """
 
 _PRUNE = """
@@ -95,7 +113,7 @@ SELECT count(*) FROM expired
 
 
 def _columns(batch: list[_Enqueue]) -> list[list[Any]]:
-    """The batch as the statement's 15 parallel arrays: 10 of messages, 5 of deliveries."""
+    """The batch as the statement's 17 parallel arrays: 11 of messages, 6 of deliveries."""
     messages = [
         (
             m.id,
@@ -108,11 +126,12 @@ def _columns(batch: list[_Enqueue]) -> list[list[Any]]:
             m.ciphertext,
             m.created_at,
             m.expires_at,
+            m.escalate_at,
         )
         for m, _ in batch
     ]
     deliveries = [
-        (m.id, member_id, m.priority.value, m.sender_presence_id, m.expires_at)
+        (m.id, member_id, m.priority.value, m.sender_presence_id, m.expires_at, m.escalate_at)
         for m, recipients in batch
         for member_id in dict.fromkeys(recipients)
     ]
@@ -132,18 +151,20 @@ def message_from(row: Record) -> Message:
         ciphertext=row["ciphertext"],
         created_at=row["created_at"],
         expires_at=row["expires_at"],
+        escalate_at=row["escalate_at"],
     )
 
 
 _Enqueue = tuple[Message, Sequence[str]]
 _Ack = tuple[str, Sequence[str]]
+_Acked = list[SentBy]
 
 
 class PostgresMailbox(Mailbox):
     def __init__(self, db: Database) -> None:
         self.db = db
         self._enqueues: Batcher[_Enqueue, None] = Batcher(self._insert, MAX_BATCH)
-        self._acks: Batcher[_Ack, int] = Batcher(self._delete, MAX_BATCH)
+        self._acks: Batcher[_Ack, _Acked] = Batcher(self._delete, MAX_BATCH)
 
     async def enqueue(self, message: Message, recipients: Sequence[str]) -> None:
         """Returns once the message and a delivery per distinct recipient are committed
@@ -181,16 +202,36 @@ class PostgresMailbox(Mailbox):
         return [message_from(row) for row in rows]
 
     async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:
+        return len(await self.acknowledge(member_id, message_ids, now))
+
+    async def acknowledge(
+        self, member_id: str, message_ids: Sequence[str], now: datetime
+    ) -> list[SentBy]:
         if not message_ids:
-            return 0
+            return []
         return await self._acks.submit((member_id, message_ids))
 
-    async def _delete(self, batch: list[_Ack]) -> list[int]:
+    async def _delete(self, batch: list[_Ack]) -> list[_Acked]:
         pairs = [(member, message) for member, ids in batch for message in dict.fromkeys(ids)]
         members, messages = zip(*pairs, strict=True)
         rows = await self.db.fetch(_ACK, list(members), list(messages))
-        acked = {(row["member_id"], row["message_id"]) for row in rows}
-        return [sum((member, m) in acked for m in dict.fromkeys(ids)) for member, ids in batch]
+        acked = {
+            (row["member_id"], row["message_id"]): SentBy(
+                row["message_id"],
+                row["mesh_id"],
+                row["sender_member_id"],
+                row["sender_presence_id"],
+            )
+            for row in rows
+        }
+        return [
+            [acked[(member, m)] for m in dict.fromkeys(ids) if (member, m) in acked]
+            for member, ids in batch
+        ]
+
+    async def escalate(self, now: datetime) -> set[str]:
+        rows = await self.db.fetch(_ESCALATE, now)
+        return {row["member_id"] for row in rows}
 
     async def release(self, connection_id: str) -> None:
         await self.db.execute(

@@ -4,11 +4,13 @@ from adapters.postgres.directory import PostgresDirectory
 from adapters.postgres.guards import PostgresPendingSignals, PostgresReplayGuard
 from adapters.postgres.mailbox import PostgresMailbox
 from adapters.postgres.presences import PostgresPresenceStore
+from adapters.postgres.receipts import PostgresReceipts
 
 __all__ = [
     "PostgresDirectory",
     "PostgresMailbox",
     "PostgresPendingSignals",
     "PostgresPresenceStore",
+    "PostgresReceipts",
     "PostgresReplayGuard",
 ]

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from domain.admission import Hello, HelloAuth
 from domain.departures import Departure
 from domain.errors import CapacityExceeded, StoreUnavailable, Unauthorized
-from domain.model import Presence, Source
+from domain.model import Presence, Source, Status
 from domain.ports import Arrival, Connection
 from domain.presence import hash_token
+from domain.receipts import RECEIPTS_CAPABILITY
 from domain.sessions import Session
 from domain.usecases.context import Context
 from domain.usecases.status import record_status
+from domain.usecases.watch import end_watches
 
 ACK_CAPABILITY = "ack"
 CLOSE_GOING_AWAY = 1001
@@ -89,9 +91,12 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
         acks=ACK_CAPABILITY in request.capabilities,
         status=presence.status.status,
         connected_at=now,
+        receipts=RECEIPTS_CAPABILITY in request.capabilities,
     )
     ctx.sessions.add(session)
     ctx.metrics.connection_opened()
+    if session.status is Status.IDLE:
+        await ctx.notifier.went_idle(session.member_id, session.session_id)
     return Welcome(session, presence, token)
 
 
@@ -103,6 +108,7 @@ async def disconnect(ctx: Context, session: Session) -> bool:
     now, the departure is kept in `ctx.departures` for `sweeps.retry_disconnects`
     (which reports it) and False is returned instead of raising StoreUnavailable."""
     ctx.sessions.remove(session)
+    end_watches(ctx, session.connection_id)
     ctx.metrics.connection_closed()
     departure = Departure(
         connection_id=session.connection_id,
@@ -147,6 +153,7 @@ async def shutdown(ctx: Context) -> int:
     sessions = ctx.sessions.all()
     for session in sessions:
         ctx.sessions.remove(session)
+        end_watches(ctx, session.connection_id)
         await session.connection.close(CLOSE_GOING_AWAY, "server shutting down")
     await ctx.presences.end([s.presence_id for s in sessions], ctx.clock.now())
     await record_deferred(ctx)

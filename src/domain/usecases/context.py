@@ -15,12 +15,14 @@ from domain.ports import (
     Notifier,
     PendingSignals,
     PresenceStore,
+    ReceiptStore,
     ReplayGuard,
     StatusInferrer,
 )
 from domain.ratelimit import BucketTable
 from domain.sessions import SessionRegistry
 from domain.usecases.drains import Drains
+from domain.watches import WatchTable
 
 
 @dataclass(slots=True)
@@ -35,10 +37,12 @@ class Context:
     notifier: Notifier
     metrics: Metrics
     inferrer: StatusInferrer
+    receipts: ReceiptStore
     policy: Policy = field(default_factory=Policy)
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
     drains: Drains = field(default_factory=Drains)
     departures: Departures = field(default_factory=Departures)
+    watches: WatchTable = field(default_factory=WatchTable)
     send_buckets: BucketTable = field(init=False)
     hook_buckets: BucketTable = field(init=False)
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from functools import partial
 
+from domain.escalation import as_pushed
 from domain.ports import ConnectionGone
+from domain.receipts import DeliveryState, Transition, sent_by, transition
 from domain.sessions import Session
 from domain.status import admitted
+from domain.usecases import receipts
 from domain.usecases.context import Context
 
 
@@ -33,20 +36,38 @@ async def _drain(ctx: Context, session: Session) -> None:
         )
         if not messages:
             return
+        messages = [as_pushed(m, now) for m in messages]
         try:
             await session.connection.push(messages)
         except ConnectionGone:
             await ctx.mailbox.release(session.connection_id)
             return
         pushed_at = ctx.clock.now()
+        member = session.member_id
+        states = [
+            transition(sent_by(m), member, DeliveryState.PUSHED, pushed_at, m.escalated)
+            for m in messages
+        ]
         if not session.acks:
             # Without `ack`, a message counts as delivered once it is written.
-            await ctx.mailbox.ack(session.member_id, [m.id for m in messages], pushed_at)
+            acked = await ctx.mailbox.acknowledge(member, [m.id for m in messages], pushed_at)
+            states += [transition(a, member, DeliveryState.ACKED, pushed_at) for a in acked]
         ctx.metrics.messages_pushed([(pushed_at - m.created_at).total_seconds() for m in messages])
+        for m in messages:
+            if m.escalated:
+                ctx.metrics.message_escalated()
+        await receipts.note(ctx, states)
         if len(messages) < batch:
             return
 
 
 async def client_ack(ctx: Context, session: Session, message_ids: Sequence[str]) -> int:
-    """Mark this member's messages delivered; other members' ids are ignored."""
-    return await ctx.mailbox.ack(session.member_id, message_ids, ctx.clock.now())
+    """Mark this member's messages delivered; other members' ids are ignored. Their
+    senders hear `acked`."""
+    now = ctx.clock.now()
+    acked = await ctx.mailbox.acknowledge(session.member_id, message_ids, now)
+    states: list[Transition] = [
+        transition(a, session.member_id, DeliveryState.ACKED, now) for a in acked
+    ]
+    await receipts.note(ctx, states)
+    return len(acked)
