@@ -11,7 +11,7 @@ from dependency_injector import containers, providers
 
 from adapters.cache import CachingDirectory
 from adapters.jsonl.transcripts import inferrer_for
-from adapters.local import SystemClock, TaskNotifier
+from adapters.local import SystemClock, TaskNotifier, TaskOffload
 from adapters.metrics.otel import OtelMetrics
 from adapters.postgres.database import Database
 from adapters.postgres.notifier import PostgresNotifier
@@ -69,6 +69,7 @@ def assemble(
     policy: Policy,
     sessions: SessionRegistry,
     receipts: ReceiptStore,
+    offload: TaskOffload | None = None,
 ) -> Context:
     ctx = Context(
         clock=clock,
@@ -85,8 +86,11 @@ def assemble(
         policy=policy,
         sessions=sessions,
     )
+    if offload is not None:
+        ctx.offload = offload
     local.on_wake = partial(deliver, ctx)
     local.on_idle = partial(answer_watches, ctx)
+    local.watches_on = ctx.watches.watched
     local.on_receipts = partial(hand_out, ctx)
     if isinstance(directory, CachingDirectory):
         local.cache = directory
@@ -128,6 +132,7 @@ class Container(containers.DeclarativeContainer):
     signals = providers.Singleton(PostgresPendingSignals, database)
     replay = providers.Singleton(PostgresReplayGuard, database)
     receipts = providers.Singleton(PostgresReceipts, database)
+    offload = providers.Singleton(TaskOffload)
 
     context = providers.Singleton(
         assemble,
@@ -145,4 +150,5 @@ class Container(containers.DeclarativeContainer):
         policy=policy,
         sessions=sessions,
         receipts=receipts,
+        offload=offload,
     )

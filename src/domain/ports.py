@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from domain.model import (
     HookSignal,
@@ -266,9 +266,9 @@ class Notifier(Protocol):
         status, so that it gates and releases mail by it."""
         ...
 
-    async def went_idle(self, member_id: str, session_id: str) -> None:
-        """A session of this member is idle now: every instance, this one included,
-        answers the watches open on it."""
+    async def went_idle(self, member_id: str, presence_id: str, session_id: str) -> None:
+        """A session (presence) of this member is idle now: every instance, this one
+        included, answers the watches open on it."""
         ...
 
     async def receipts(self, transitions: Sequence[Transition]) -> None:
@@ -318,6 +318,16 @@ class Metrics(Protocol):
     def receipt_recorded(self, state: str) -> None: ...
     def message_escalated(self) -> None: ...
     def watches_changed(self, delta: int) -> None: ...
+
+
+class Offload(Protocol):
+    """Work that must not hold up the path that starts it (receipts after a push)."""
+
+    async def start(self, work: Coroutine[Any, Any, object]) -> None:
+        """Run `work`. A served broker returns at once and logs a failure; the fakes
+        run it to the end, so a test sees its effect when the call returns. Work
+        started in order begins in that order."""
+        ...
 
 
 class StatusInferrer(Protocol):

@@ -281,3 +281,19 @@ async def test_watch_limits_unknown_peers_unwatch_and_session_end(broker: Harnes
     assert broker.metrics.watches == 0 and len(broker.ctx.watches) == 0
     await broker.connect(bob)
     assert _idle_answers(watcher) == []
+
+
+async def test_a_late_idle_notice_does_not_answer_a_watch(broker: Harness) -> None:
+    """Notices travel between instances: one that arrives after the peer went back
+    to work is not an answer."""
+    ada, bob = await broker.peer("ada"), await broker.peer("bob")
+    watcher, watched = await broker.connect(ada), await broker.connect(bob)
+    await status.set_status(broker.ctx, watched.session, Status.WORKING)
+    await watch.watch(broker.ctx, watcher.session, "w", bob.pubkey)
+
+    late = await watch.answer_watches(
+        broker.ctx, bob.member.id, watched.presence_id, watched.session.session_id
+    )
+
+    assert late == 0 and _idle_answers(watcher) == []
+    assert len(broker.ctx.watches) == 1

@@ -10,7 +10,7 @@ from domain.receipts import Transition
 from domain.sessions import SessionRegistry
 
 WakeHandler = Callable[[list[str]], Coroutine[Any, Any, None]]
-IdleHandler = Callable[[str, str], Coroutine[Any, Any, object]]
+IdleHandler = Callable[[str, str, str], Coroutine[Any, Any, object]]
 ReceiptHandler = Callable[[Sequence[Transition]], Coroutine[Any, Any, object]]
 
 
@@ -26,6 +26,8 @@ class LocalNotifier(Notifier):
         self.cache: CachingDirectory | None = None
         self.on_idle: IdleHandler | None = None
         self.on_receipts: ReceiptHandler | None = None
+        # whether this process holds a watch on a member (set with on_idle)
+        self.watches_on: Callable[[str], bool] = lambda _member_id: True
 
     async def wake(self, member_ids: Iterable[str]) -> None:
         if self.on_wake is not None:
@@ -34,9 +36,9 @@ class LocalNotifier(Notifier):
     async def status_changed(self, presence_id: str, member_id: str, status: Status) -> None:
         """One process holds every socket: nobody else to tell."""
 
-    async def went_idle(self, member_id: str, session_id: str) -> None:
+    async def went_idle(self, member_id: str, presence_id: str, session_id: str) -> None:
         if self.on_idle is not None:
-            await self.on_idle(member_id, session_id)
+            await self.on_idle(member_id, presence_id, session_id)
 
     async def receipts(self, transitions: Sequence[Transition]) -> None:
         if self.on_receipts is not None:

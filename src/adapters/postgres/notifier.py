@@ -61,6 +61,7 @@ class PostgresNotifier(Notifier):
         self._flush: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[object]] = set()
         self.on_status: StatusHandler | None = None
+        self._idles: list[list[str]] = []
 
     async def wake(self, member_ids: Iterable[str]) -> None:
         ids = list(member_ids)
@@ -82,9 +83,28 @@ class PostgresNotifier(Notifier):
     async def status_changed(self, presence_id: str, member_id: str, status: Status) -> None:
         await self._notify({"i": self.instance, "s": [presence_id, member_id, status.value]})
 
-    async def went_idle(self, member_id: str, session_id: str) -> None:
-        await self.local.went_idle(member_id, session_id)
-        self._spawn(self._publish({"i": self.instance, "d": [member_id, session_id]}))
+    async def went_idle(self, member_id: str, presence_id: str, session_id: str) -> None:
+        await self.local.went_idle(member_id, presence_id, session_id)
+        # One NOTIFY per event-loop turn carries every idle of that turn (a burst
+        # of hellos makes one statement per turn, not one each).
+        self._idles.append([member_id, presence_id, session_id])
+        if len(self._idles) == 1:
+            self._spawn(self._publish_idles())
+
+    async def _publish_idles(self) -> None:
+        await asyncio.sleep(0)
+        idles, self._idles = self._idles, []
+        chunk: list[list[str]] = []
+        size = len(self.instance) + 20
+        for notice in idles:
+            cost = sum(len(x) + 3 for x in notice) + 3
+            if chunk and size + cost > MAX_PAYLOAD:
+                await self._publish({"i": self.instance, "d": chunk})
+                chunk, size = [], len(self.instance) + 20
+            chunk.append(notice)
+            size += cost
+        if chunk:
+            await self._publish({"i": self.instance, "d": chunk})
 
     async def receipts(self, transitions: Sequence[Transition]) -> None:
         """Receipts go to the sender's sessions here at once; those whose sending
@@ -197,8 +217,11 @@ class PostgresNotifier(Notifier):
             presence_id, member_id, status = message["s"]
             self._spawn(self.on_status(presence_id, member_id, Status(status)))
         elif "d" in message:
-            member_id, session_id = message["d"]
-            self._spawn(self.local.went_idle(str(member_id), str(session_id)))
+            for member_id, presence_id, session_id in message["d"]:
+                if self.local.watches_on(str(member_id)):
+                    self._spawn(
+                        self.local.went_idle(str(member_id), str(presence_id), str(session_id))
+                    )
         elif "r" in message:
             mine = [
                 t

@@ -96,7 +96,7 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
     ctx.sessions.add(session)
     ctx.metrics.connection_opened()
     if session.status is Status.IDLE:
-        await ctx.notifier.went_idle(session.member_id, session.session_id)
+        await ctx.notifier.went_idle(session.member_id, session.presence_id, session.session_id)
     return Welcome(session, presence, token)
 
 

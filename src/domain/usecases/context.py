@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from domain.departures import Departures
 from domain.policy import Policy
@@ -13,6 +15,7 @@ from domain.ports import (
     MeshAdmin,
     Metrics,
     Notifier,
+    Offload,
     PendingSignals,
     PresenceStore,
     ReceiptStore,
@@ -23,6 +26,13 @@ from domain.ratelimit import BucketTable
 from domain.sessions import SessionRegistry
 from domain.usecases.drains import Drains
 from domain.watches import WatchTable
+
+
+class Inline(Offload):
+    """Offload that does not: the work runs to its end before `start` returns."""
+
+    async def start(self, work: Coroutine[Any, Any, object]) -> None:
+        await work
 
 
 @dataclass(slots=True)
@@ -43,6 +53,7 @@ class Context:
     drains: Drains = field(default_factory=Drains)
     departures: Departures = field(default_factory=Departures)
     watches: WatchTable = field(default_factory=WatchTable)
+    offload: Offload = field(default_factory=Inline)
     send_buckets: BucketTable = field(init=False)
     hook_buckets: BucketTable = field(init=False)
 

@@ -56,7 +56,8 @@ async def _drain(ctx: Context, session: Session) -> None:
         for m in messages:
             if m.escalated:
                 ctx.metrics.message_escalated()
-        await receipts.note(ctx, states)
+        # Off the push path: the next claim does not wait for the receipts' write.
+        await ctx.offload.start(receipts.note(ctx, states))
         if len(messages) < batch:
             return
 
@@ -69,5 +70,6 @@ async def client_ack(ctx: Context, session: Session, message_ids: Sequence[str])
     states: list[Transition] = [
         transition(a, session.member_id, DeliveryState.ACKED, now) for a in acked
     ]
-    await receipts.note(ctx, states)
+    if states:
+        await ctx.offload.start(receipts.note(ctx, states))
     return len(acked)

@@ -48,10 +48,15 @@ def end_watches(ctx: Context, connection_id: str) -> None:
         ctx.metrics.watches_changed(-ended)
 
 
-async def answer_watches(ctx: Context, member_id: str, session_id: str) -> int:
-    """A session of this member is idle: answer (and end) this instance's watches on
-    the member. Returns how many were answered."""
+async def answer_watches(ctx: Context, member_id: str, presence_id: str, session_id: str) -> int:
+    """A session of this member went idle: answer (and end) this instance's watches on
+    the member. The notice may be late (it travels between instances): it counts only
+    while the store still says that presence is online and idle. Returns how many
+    watches were answered."""
     if not ctx.watches.watched(member_id):
+        return 0
+    presence = await ctx.presences.get(presence_id)
+    if presence is None or not presence.online or presence.status.status is not Status.IDLE:
         return 0
     taken = ctx.watches.take(member_id)
     ctx.metrics.watches_changed(-len(taken))

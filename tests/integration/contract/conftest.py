@@ -18,11 +18,13 @@ from adapters.memory import (
     InMemoryPresenceStore,
     InMemoryReplayGuard,
 )
+from adapters.memory.receipts import InMemoryReceipts
 from adapters.postgres.stores import (
     PostgresDirectory,
     PostgresMailbox,
     PostgresPendingSignals,
     PostgresPresenceStore,
+    PostgresReceipts,
     PostgresReplayGuard,
 )
 from domain.ports import (
@@ -31,6 +33,7 @@ from domain.ports import (
     MeshAdmin,
     PendingSignals,
     PresenceStore,
+    ReceiptStore,
     ReplayGuard,
 )
 
@@ -47,6 +50,7 @@ class Stores:
     mailbox: Mailbox
     signals: PendingSignals
     replay: ReplayGuard
+    receipts: ReceiptStore
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -55,13 +59,15 @@ def stores(request: pytest.FixtureRequest) -> Stores:
     # and is only set up when a postgres case runs (`-k memory` needs no server).
     if request.param == "memory":
         directory = InMemoryDirectory()
+        mailbox = InMemoryMailbox()
         return Stores(
             "memory",
             directory,  # type: ignore[arg-type]
             InMemoryPresenceStore(directory),
-            InMemoryMailbox(),
+            mailbox,
             InMemoryPendingSignals(),
             InMemoryReplayGuard(),
+            InMemoryReceipts(mailbox),
         )
     db = request.getfixturevalue("database")
     return Stores(
@@ -71,6 +77,7 @@ def stores(request: pytest.FixtureRequest) -> Stores:
         PostgresMailbox(db),
         PostgresPendingSignals(db),
         PostgresReplayGuard(db),
+        PostgresReceipts(db),
     )
 
 
@@ -97,3 +104,8 @@ def signals(stores: Stores) -> PendingSignals:
 @pytest.fixture
 def replay(stores: Stores) -> ReplayGuard:
     return stores.replay
+
+
+@pytest.fixture
+def receipts(stores: Stores) -> ReceiptStore:
+    return stores.receipts
