@@ -8,7 +8,7 @@ import time
 from adapters import wire
 from client.identity import Identity
 
-CAPABILITIES = ["ack"]
+CAPABILITIES = ["ack", "receipts"]
 
 
 def canonical(mesh_id: str, member_id: str, pubkey: str, session_id: str, timestamp: int) -> bytes:

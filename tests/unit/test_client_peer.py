@@ -213,7 +213,7 @@ async def test_the_hello_is_signed_with_ack_capability(broker: FakeBroker) -> No
     async with bob() as client:
         assert client.hello_ok is not None and client.hello_ok.hook_token == "tok"
     hello = broker.hellos[0]
-    assert hello["sessionId"] == "s-bob" and hello["capabilities"] == ["ack"]
+    assert hello["sessionId"] == "s-bob" and hello["capabilities"] == ["ack", "receipts"]
     assert hello["pubkey"] == BOB.pubkey and len(hello["signature"]) == 128
 
 

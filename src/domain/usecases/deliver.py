@@ -48,18 +48,24 @@ async def _drain(ctx: Context, session: Session) -> None:
             transition(sent_by(m), member, DeliveryState.PUSHED, pushed_at, m.escalated)
             for m in messages
         ]
+        acked: list[Transition] = []
         if not session.acks:
             # Without `ack`, a message counts as delivered once it is written.
-            acked = await ctx.mailbox.acknowledge(member, [m.id for m in messages], pushed_at)
-            states += [transition(a, member, DeliveryState.ACKED, pushed_at) for a in acked]
+            done = await ctx.mailbox.acknowledge(member, [m.id for m in messages], pushed_at)
+            acked = [transition(a, member, DeliveryState.ACKED, pushed_at) for a in done]
         ctx.metrics.messages_pushed([(pushed_at - m.created_at).total_seconds() for m in messages])
         for m in messages:
             if m.escalated:
                 ctx.metrics.message_escalated()
-        # Off the push path: the next claim does not wait for the receipts' write.
-        await ctx.offload.start(receipts.note(ctx, states))
+        # Off the push path: the next claim does not wait for the receipts.
+        await ctx.offload.start(_receipts(ctx, states, acked))
         if len(messages) < batch:
             return
+
+
+async def _receipts(ctx: Context, pushed: list[Transition], acked: list[Transition]) -> None:
+    await receipts.note_pushed(ctx, pushed)
+    await receipts.note(ctx, acked)
 
 
 async def client_ack(ctx: Context, session: Session, message_ids: Sequence[str]) -> int:

@@ -30,6 +30,18 @@ async def note(ctx: Context, transitions: Sequence[Transition]) -> list[Transiti
     return advanced
 
 
+async def note_pushed(ctx: Context, transitions: Sequence[Transition]) -> None:
+    """A push is not written to the store (the hot path stays as it was): while the
+    delivery is leased, `message_status` reads `pushed` from the lease, and a
+    delivery is claimable again only before it is acked or expired, so a `pushed`
+    receipt never follows a final one. Escalated pushes are written (rare), so that
+    the status still says so after the ack."""
+    escalated = [t for t in transitions if t.escalated]
+    if escalated:
+        await ctx.receipts.record(escalated)
+    await announce(ctx, transitions)
+
+
 async def announce(ctx: Context, advanced: Sequence[Transition]) -> None:
     for t in advanced:
         ctx.metrics.receipt_recorded(t.state.value)
