@@ -14,7 +14,7 @@ Hex = Annotated[str, msgspec.Meta(max_length=256, pattern=_NO_NUL)]
 Path = Annotated[str, msgspec.Meta(max_length=4096, pattern=_NO_NUL)]
 Pid = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 PriorityName = Literal["now", "next", "low"]
-StatusName = Literal["idle", "working", "dnd"]
+StatusName = Literal["idle", "working", "dnd", "waiting"]
 Echo = str | int | None
 
 
@@ -38,7 +38,8 @@ class Hello(Frame, tag="hello"):
 
 
 class Send(Frame, tag="send"):
-    target_spec: Annotated[str, msgspec.Meta(max_length=256, pattern=_NO_NUL)]
+    # `*`, a pubkey, or `<pubkey>/<sessionId>` (64 hex, a slash, a sessionId of <= 256)
+    target_spec: Annotated[str, msgspec.Meta(max_length=64 + 1 + 256, pattern=_NO_NUL)]
     nonce: str
     ciphertext: str
     id: Echo = None
@@ -59,6 +60,10 @@ class ListPeers(Frame, tag="list_peers"):
     id: Echo = None
 
 
+class ListMembers(Frame, tag="list_members"):
+    id: Echo = None
+
+
 class MessageStatus(Frame, tag="message_status"):
     message_id: Id
     id: Echo = None
@@ -74,7 +79,9 @@ class Unwatch(Frame, tag="unwatch"):
     id: str | int
 
 
-ClientFrame = Hello | Send | ClientAck | SetStatus | ListPeers | MessageStatus | Watch | Unwatch
+ClientFrame = (
+    Hello | Send | ClientAck | SetStatus | ListPeers | ListMembers | MessageStatus | Watch | Unwatch
+)
 CLIENT_TYPES = frozenset(
     {
         "hello",
@@ -82,6 +89,7 @@ CLIENT_TYPES = frozenset(
         "client_ack",
         "set_status",
         "list_peers",
+        "list_members",
         "message_status",
         "watch",
         "unwatch",
@@ -140,6 +148,18 @@ class Peers(Frame, tag="peers"):
     id: Echo = None
 
 
+class MemberInfo(msgspec.Struct, rename="camel"):
+    member_id: str
+    pubkey: str
+    display_name: str
+    role: Literal["admin", "member"]
+
+
+class Members(Frame, tag="members"):
+    members: list[MemberInfo]
+    id: Echo = None
+
+
 class Error(Frame, tag="error"):
     code: str
     message: str
@@ -183,7 +203,16 @@ class PeerIdle(Frame, tag="peer_idle"):
 
 
 BrokerFrame = (
-    HelloOk | Ack | Push | StatusReply | Peers | Error | Receipt | MessageStatusReply | PeerIdle
+    HelloOk
+    | Ack
+    | Push
+    | StatusReply
+    | Peers
+    | Members
+    | Error
+    | Receipt
+    | MessageStatusReply
+    | PeerIdle
 )
 
 # ---- HTTP hook body (snake_case, as Claude Code hook scripts send it)

@@ -12,11 +12,16 @@ from domain.model import Member
 BROADCAST = "*"
 
 
+MAX_SESSION_ID = 256  # as long as a hello's sessionId may be
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A direct message to one member's pubkey, or (pubkey None) a broadcast."""
+    """A direct message to one member's pubkey (to one of its sessions when
+    `session_id` is set), or (pubkey None) a broadcast."""
 
     pubkey: str | None
+    session_id: str | None = None
 
     @property
     def broadcast(self) -> bool:
@@ -24,11 +29,26 @@ class Target:
 
 
 def parse_target(spec: str) -> Target:
+    """`*`, `<pubkey>` or `<pubkey>/<sessionId>`."""
     if spec == BROADCAST:
         return Target(None)
-    if is_pubkey(spec):
-        return Target(spec)
-    raise Rejected("unsupported_target", "targetSpec must be a member pubkey (64 hex) or '*'")
+    pubkey, slash, session_id = spec.partition("/")
+    if is_pubkey(pubkey) and (not slash or 0 < len(session_id) <= MAX_SESSION_ID):
+        return Target(pubkey, session_id or None)
+    raise Rejected(
+        "unsupported_target",
+        "targetSpec must be a member pubkey (64 hex), '<pubkey>/<sessionId>' or '*'",
+    )
+
+
+def claimable_by(
+    target_session_id: str | None, claimer_session_id: str | None, *, target_lives: bool
+) -> bool:
+    """Who may take a delivery: a message for one session goes to that session while it
+    lives (online or in its grace window), held and gated like any other; once that
+    session has ended, to any session of the member, so it is never lost. Stores apply
+    this rule atomically with the claim."""
+    return target_session_id is None or target_session_id == claimer_session_id or not target_lives
 
 
 def direct_recipient(member: Member | None) -> list[str]:

@@ -21,6 +21,7 @@ class Departure:
     presence_id: str
     member_id: str
     at: datetime  # when the socket closed: the reconnect grace counts from here
+    transient: bool = False  # a one-shot session: it ends at once, no grace window
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ class Status(StrEnum):
     IDLE = "idle"
     WORKING = "working"
     DND = "dnd"
+    WAITING = "waiting"  # blocked on a person (a permission dialog, a question)
 
 
 class Source(StrEnum):
@@ -91,6 +92,9 @@ class Presence:
     connected_at: datetime
     disconnected_at: datetime | None = None
     ended_at: datetime | None = None
+    # A one-shot command's session (hello capability `transient`): it ends when its
+    # socket closes, with no grace window, and only it sees itself in list_peers.
+    transient: bool = False
 
     @property
     def online(self) -> bool:
@@ -109,6 +113,7 @@ class PeerView:
     status: Status
     online: bool
     connected_at: datetime
+    transient: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +132,8 @@ class Message:
     escalate_at: datetime | None = None
     # set on the copy a push carries once its escalation was due
     escalated: bool = False
+    # A direct message to one session of its member (`<pubkey>/<sessionId>`); None: any.
+    target_session_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Coroutine, Iterable, Sequence
+from collections.abc import Collection, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -69,6 +69,7 @@ class Arrival:
     connection_id: str
     hook_token_hash: str
     now: datetime
+    transient: bool = False  # the presence is marked so (see Presence.transient)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,8 @@ class PresenceStore(Protocol):
         """Open the session atomically. A live presence of the same (mesh, member,
         session) is taken over (its connection id returned as replaced, no capacity
         needed); one in its grace window since after `grace_cutoff` resumes; otherwise a
-        new presence starts with `initial`. Resuming or starting raises CapacityExceeded
+        new presence starts with `initial`. The presence is transient as the arrival
+        says, in the same write. Resuming or starting raises CapacityExceeded
         when the mesh already has `capacity` online presences, counted on every instance."""
         ...
 
@@ -157,11 +159,14 @@ class Mailbox(Protocol):
         now: datetime,
         lease_until: datetime,
         limit: int,
+        session_id: str | None = None,
     ) -> list[Message]:
         """Lease to this connection, in queue order, up to `limit` of the member's
         deliveries that are undelivered, unexpired, not under a live lease, of an
-        admitted priority, and not sent by this presence. Concurrent claimers never
-        get the same delivery."""
+        admitted priority, not sent by this presence, and that the claiming session
+        (`session_id`) may take by `delivery.claimable_by` (a message for another
+        session of the member waits while that session has not ended). Concurrent
+        claimers never get the same delivery."""
         ...
 
     async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:
@@ -254,7 +259,14 @@ class Notifier(Protocol):
     """Reaches live sessions wherever they are connected."""
 
     async def wake(self, member_ids: Iterable[str]) -> None:
-        """These members may have claimable mail."""
+        """These members may have claimable mail. An implementation may stop at this
+        instance when a member has sessions here."""
+        ...
+
+    async def wake_everywhere(self, member_ids: Iterable[str]) -> None:
+        """`wake`, on every instance that holds a session of these members, even when
+        this one holds some too: the mail may be claimable by one session only (a
+        message to one session, or one whose session just ended)."""
         ...
 
     async def kick(self, connection_id: str, code: int, reason: str) -> None:
@@ -314,6 +326,10 @@ class Metrics(Protocol):
     def hook_request(self) -> None: ...
     def hook_rate_limited(self) -> None: ...
     def queue_depth(self, depth: int) -> None: ...
+    def sessions(self, by_status: Mapping[Status, int]) -> None:
+        """This instance's open sessions by status (every status, zeros included)."""
+        ...
+
     def db_healthy(self, healthy: bool) -> None: ...
     def receipt_recorded(self, state: str) -> None: ...
     def message_escalated(self) -> None: ...

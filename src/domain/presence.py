@@ -24,12 +24,17 @@ def _by_session(p: Presence, session_id: str | None, pid: int | None, cwd: str) 
     return session_id is not None and p.session_id == session_id
 
 
+# A guess by pid or cwd never lands on a one-shot command's transient session (a
+# `meshpeer send` run from a Claude Code session shares its cwd): that session is not
+# the one the hook reports on.
+
+
 def _by_pid_and_cwd(p: Presence, session_id: str | None, pid: int | None, cwd: str) -> bool:
-    return pid is not None and p.pid == pid and p.cwd == cwd
+    return pid is not None and p.pid == pid and p.cwd == cwd and not p.transient
 
 
 def _by_cwd(p: Presence, session_id: str | None, pid: int | None, cwd: str) -> bool:
-    return p.cwd == cwd
+    return p.cwd == cwd and not p.transient
 
 
 def hash_token(token: str) -> str:

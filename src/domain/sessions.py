@@ -22,6 +22,7 @@ class Session:
     status: Status
     connected_at: datetime
     receipts: bool = False  # asked for capability `receipts`
+    transient: bool = False
 
     @property
     def connection_id(self) -> str:

@@ -11,6 +11,8 @@ _ADMITTED: dict[Status, frozenset[Priority]] = {
     Status.IDLE: frozenset(Priority),
     Status.WORKING: frozenset({Priority.NOW}),
     Status.DND: frozenset({Priority.NOW}),
+    # Blocked on a person: only what cannot wait interrupts; the rest follows idle.
+    Status.WAITING: frozenset({Priority.NOW}),
 }
 
 
@@ -52,6 +54,8 @@ class StatusRules:
         return now - self.ttl
 
     def is_stuck(self, record: StatusRecord, now: datetime) -> bool:
+        # Only `working` is swept: `waiting` may last hours (a person is away), and
+        # says so; `dnd` is the person's own choice.
         return record.status is Status.WORKING and record.since < self.ttl_cutoff(now)
 
     @staticmethod

@@ -73,7 +73,7 @@ ENV = {
     "SEND_RATE_BURST": "1000000",
 }
 
-CLIENT_TYPES = ("hello", "send", "client_ack", "set_status", "list_peers")
+CLIENT_TYPES = ("hello", "send", "client_ack", "set_status", "list_peers", "list_members")
 KNOWN_FIELDS = frozenset(
     [
         "type",
@@ -218,7 +218,7 @@ booleans = st.booleans()
 WRONG_FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     # field -> values that break it
     "send": {
-        "targetSpec": st.one_of(not_strings, st.none(), st.just("*" * 257)),
+        "targetSpec": st.one_of(not_strings, st.none(), st.just("*" * 322)),
         "nonce": st.one_of(not_strings, st.none()),
         "ciphertext": st.one_of(not_strings, st.none()),
         "id": not_ids,

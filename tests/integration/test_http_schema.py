@@ -68,7 +68,7 @@ HOOK_BODY = {
                 "required": ["cwd", "status"],
                 "properties": {
                     "cwd": {"type": "string", "minLength": 1},
-                    "status": {"type": "string", "enum": ["idle", "working", "dnd"]},
+                    "status": {"type": "string", "enum": ["idle", "working", "dnd", "waiting"]},
                     "pid": {"type": ["integer", "null"], "minimum": 0},
                     "session_id": {"type": ["string", "null"], "minLength": 1},
                 },

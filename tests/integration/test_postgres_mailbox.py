@@ -106,6 +106,7 @@ async def test_claim_walks_the_member_queue_index(database: Database) -> None:
             at(0),
             at(30),
             256,
+            "claiming-session",
         )
         return "\n".join(r[0] for r in rows)
 
@@ -113,6 +114,7 @@ async def test_claim_walks_the_member_queue_index(database: Database) -> None:
 
     assert "deliveries_queue" in plan, plan
     assert "Seq Scan on deliveries" not in plan, plan
+    assert "Seq Scan on presences" not in plan, plan  # a target session's liveness
 
 
 class CountingDatabase:

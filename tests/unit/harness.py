@@ -105,6 +105,7 @@ class Harness:
         *,
         acks: bool = True,
         receipts: bool = False,
+        transient: bool = False,
         pid: int | None = 4242,
         cwd: str = "/home/ada/proj",
         skew_ms: int = 0,
@@ -118,9 +119,9 @@ class Harness:
             cwd=cwd,
             timestamp_ms=int(self.clock.now().timestamp() * 1000) + skew_ms,
             signature="",
-            capabilities=frozenset(
-                ({"ack"} if acks else set()) | ({"receipts"} if receipts else set())
-            ),
+            capabilities=frozenset({"ack"} if acks else ())
+            | ({"receipts"} if receipts else set())
+            | ({"transient"} if transient else set()),
         )
         signature = peer.key.sign(canonical(unsigned)).signature.hex()
         return replace(unsigned, signature=signature)

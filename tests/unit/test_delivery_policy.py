@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.delivery import Target, broadcast_recipients, direct_recipient, expires_at, parse_target
+from domain.delivery import (
+    Target,
+    broadcast_recipients,
+    claimable_by,
+    direct_recipient,
+    expires_at,
+    parse_target,
+)
 from domain.errors import Rejected
 from domain.model import Member, Role
 
@@ -53,6 +60,10 @@ def test_a_lowercase_hex_pubkey_target_is_a_direct_message_to_that_key() -> None
         pytest.param("g" * 64, id="non-hex"),
         pytest.param(f" {PUBKEY[1:]}", id="leading-space"),
         pytest.param("mem-ada", id="member-id"),
+        pytest.param(f"{PUBKEY}/", id="empty-session"),
+        pytest.param(f"{PUBKEY}/{'s' * 257}", id="session-over-256"),
+        pytest.param("*/s1", id="broadcast-to-a-session"),
+        pytest.param(f"{PUBKEY.upper()}/s1", id="uppercase-hex-with-session"),
     ],
 )
 def test_any_other_target_is_an_unsupported_target(spec: str) -> None:
@@ -60,6 +71,39 @@ def test_any_other_target_is_an_unsupported_target(spec: str) -> None:
         parse_target(spec)
 
     assert rejected.value.code == "unsupported_target"
+
+
+@pytest.mark.parametrize(
+    "session_id",
+    [
+        pytest.param("s1", id="short"),
+        pytest.param("a/b", id="with-a-slash"),
+        pytest.param("s" * 256, id="256-chars"),
+    ],
+)
+def test_a_pubkey_slash_session_target_is_a_direct_message_to_that_session(
+    session_id: str,
+) -> None:
+    target = parse_target(f"{PUBKEY}/{session_id}")
+
+    assert (target, target.broadcast) == (Target(PUBKEY, session_id), False)
+
+
+@pytest.mark.parametrize(
+    ("target", "claimer", "lives", "claimable"),
+    [
+        pytest.param(None, "s2", True, True, id="no-target-any-session"),
+        pytest.param(None, None, False, True, id="no-target-no-claimer-session"),
+        pytest.param("s1", "s1", True, True, id="the-target-itself"),
+        pytest.param("s1", "s2", True, False, id="another-session-while-it-lives"),
+        pytest.param("s1", None, True, False, id="no-session-while-it-lives"),
+        pytest.param("s1", "s2", False, True, id="another-session-once-it-ended"),
+    ],
+)
+def test_a_message_for_one_session_is_claimable_by_it_or_by_any_once_it_ended(
+    target: str | None, claimer: str | None, lives: bool, claimable: bool
+) -> None:
+    assert claimable_by(target, claimer, target_lives=lives) is claimable
 
 
 # ---------------------------------------------------------------- recipients

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.metrics import OtelMetrics
 from adapters.metrics.otel import CONNECTION_REJECT_REASONS, MESSAGE_REJECT_REASONS
-from domain.model import Priority
+from domain.model import Priority, Status
 
 CONTRACT_SERIES = [
     "broker_connections_active",
@@ -42,6 +42,7 @@ LABELLED = (
     ]
     + [("broker_messages_routed_total", "priority", p) for p in ("now", "next", "low")]
     + [("broker_ttl_sweeps_total", "flipped", f) for f in ("true", "false")]
+    + [("broker_sessions", "status", s) for s in ("idle", "working", "waiting", "dnd")]
 )
 
 
@@ -68,7 +69,9 @@ def value(metrics: OtelMetrics, name: str, **labels: str) -> float:
 def test_every_contract_series_is_there_from_the_start(metrics: OtelMetrics) -> None:
     names = {name for name, _ in samples(metrics)}
     assert set(CONTRACT_SERIES) <= names
-    assert names == set(CONTRACT_SERIES) | {"broker_messages_pushed_total"} | RECEIPT_SERIES
+    assert names == (
+        set(CONTRACT_SERIES) | {"broker_messages_pushed_total", "broker_sessions"} | RECEIPT_SERIES
+    )
 
 
 # spec/receipts.md
@@ -203,3 +206,15 @@ def test_instances_are_independent() -> None:
     finally:
         first.shutdown()
         second.shutdown()
+
+
+def test_sessions_by_status_follow_the_last_report(metrics: OtelMetrics) -> None:
+    metrics.sessions({Status.IDLE: 3, Status.WORKING: 1, Status.WAITING: 2, Status.DND: 0})
+    metrics.sessions({Status.IDLE: 4, Status.WORKING: 0, Status.WAITING: 1, Status.DND: 1})
+
+    assert {s.value: value(metrics, "broker_sessions", status=s.value) for s in Status} == {
+        "idle": 4,
+        "working": 0,
+        "waiting": 1,
+        "dnd": 1,
+    }

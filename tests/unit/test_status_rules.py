@@ -18,7 +18,7 @@ JUST_NOW = timedelta(seconds=1)
 STILL_FRESH = FRESH_WINDOW - timedelta(milliseconds=1)
 LONG_AGO = timedelta(hours=1)
 
-IDLE, WORKING, DND = Status.IDLE, Status.WORKING, Status.DND
+IDLE, WORKING, DND, WAITING = Status.IDLE, Status.WORKING, Status.DND, Status.WAITING
 HOOK, MANUAL, JSONL = Source.HOOK, Source.MANUAL, Source.JSONL
 
 
@@ -43,6 +43,12 @@ def recorded(status: Status, source: Source, age: timedelta) -> StatusRecord:
         pytest.param(recorded(IDLE, HOOK, JUST_NOW), WORKING, HOOK, id="hook-replaces-hook"),
         pytest.param(recorded(WORKING, HOOK, JUST_NOW), DND, MANUAL, id="manual-enters-dnd"),
         pytest.param(recorded(IDLE, JSONL, LONG_AGO), DND, HOOK, id="hook-enters-dnd"),
+        pytest.param(recorded(WORKING, HOOK, JUST_NOW), WAITING, HOOK, id="hook-enters-waiting"),
+        pytest.param(recorded(WAITING, HOOK, JUST_NOW), IDLE, HOOK, id="hook-leaves-waiting"),
+        pytest.param(recorded(IDLE, MANUAL, JUST_NOW), WAITING, MANUAL, id="manual-waiting"),
+        pytest.param(
+            recorded(WAITING, HOOK, FRESH_WINDOW), WORKING, JSONL, id="jsonl-over-stale-waiting"
+        ),
     ],
 )
 def test_a_different_status_replaces_the_current_one_from_any_source(
@@ -116,6 +122,7 @@ def test_the_same_status_from_a_lower_source_takes_over_once_the_recorded_one_is
         pytest.param(recorded(DND, MANUAL, JUST_NOW), IDLE, id="idle-over-fresh-dnd"),
         pytest.param(recorded(DND, MANUAL, LONG_AGO), IDLE, id="idle-over-day-old-dnd"),
         pytest.param(recorded(DND, HOOK, LONG_AGO), WORKING, id="working-over-hook-dnd"),
+        pytest.param(recorded(DND, MANUAL, JUST_NOW), WAITING, id="waiting-over-fresh-dnd"),
     ],
 )
 def test_a_hook_never_overrides_dnd(current: StatusRecord, status: Status) -> None:
@@ -159,6 +166,22 @@ def test_a_fresh_hook_beats_a_jsonl_inference_of_a_different_status() -> None:
     assert result == current
 
 
+def test_a_fresh_hook_waiting_beats_a_jsonl_inference_of_working() -> None:
+    current = recorded(WAITING, HOOK, STILL_FRESH)
+
+    result = RULES.apply(current, WORKING, JSONL, NOW)
+
+    assert result == current
+
+
+def test_waiting_from_a_lower_source_keeps_a_fresh_hook_attribution() -> None:
+    current = recorded(WAITING, HOOK, JUST_NOW)
+
+    result = RULES.apply(current, WAITING, MANUAL, NOW)
+
+    assert result == current
+
+
 def test_a_stale_hook_gives_way_to_a_jsonl_inference_of_a_different_status() -> None:
     current = recorded(WORKING, HOOK, FRESH_WINDOW)
 
@@ -193,9 +216,13 @@ def test_working_for_no_longer_than_the_ttl_is_not_stuck(age: timedelta) -> None
 
 @pytest.mark.parametrize(
     "status",
-    [pytest.param(DND, id="dnd"), pytest.param(IDLE, id="idle")],
+    [
+        pytest.param(DND, id="dnd"),
+        pytest.param(IDLE, id="idle"),
+        pytest.param(WAITING, id="waiting-on-a-person-for-hours"),
+    ],
 )
-def test_dnd_and_idle_are_never_stuck_however_old(status: Status) -> None:
+def test_dnd_idle_and_waiting_are_never_stuck_however_old(status: Status) -> None:
     record = recorded(status, MANUAL, timedelta(days=30))
 
     stuck = RULES.is_stuck(record, NOW)
@@ -230,6 +257,7 @@ def test_a_new_session_starts_idle_as_of_now() -> None:
         pytest.param(IDLE, {Priority.NOW, Priority.NEXT, Priority.LOW}, id="idle-takes-all"),
         pytest.param(WORKING, {Priority.NOW}, id="working-takes-now-only"),
         pytest.param(DND, {Priority.NOW}, id="dnd-takes-now-only"),
+        pytest.param(WAITING, {Priority.NOW}, id="waiting-takes-now-only"),
     ],
 )
 def test_a_sessions_status_admits_exactly_the_priorities_of_the_delivery_table(

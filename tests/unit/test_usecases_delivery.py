@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from domain.errors import Rejected
@@ -33,6 +35,7 @@ async def test_a_direct_message_reaches_an_idle_recipient_at_once(broker: Harnes
         pytest.param(Status.IDLE, ["now", "next", "low"], id="idle-gets-all"),
         pytest.param(Status.WORKING, ["now"], id="working-gets-now-only"),
         pytest.param(Status.DND, ["now"], id="dnd-gets-now-only"),
+        pytest.param(Status.WAITING, ["now"], id="waiting-gets-now-only"),
     ],
 )
 async def test_the_recipient_status_gates_priorities(
@@ -74,6 +77,38 @@ async def test_held_mail_goes_out_the_moment_the_session_becomes_idle(
         await sweeps.sweep_stuck_working(broker.ctx)
 
     assert recipient.connection.texts == ["first", "second"]
+
+
+@pytest.mark.parametrize(
+    "make_idle",
+    [pytest.param("set_status", id="by-set-status"), pytest.param("hook", id="by-hook")],
+)
+async def test_mail_held_while_waiting_on_a_person_goes_out_when_idle(
+    broker: Harness, make_idle: str
+) -> None:
+    _ada, bob, sender, recipient = await _pair(broker)
+    report = HookReport("/home/ada/proj", 4242, Status.WAITING, recipient.session.session_id)
+    await hook_set_status(broker.ctx, report, recipient.hook_token)
+    await broker.send(sender, bob, "later", Priority.NEXT)
+    await broker.send(sender, bob, "urgent", Priority.NOW)
+    assert recipient.connection.texts == ["urgent"]
+
+    if make_idle == "set_status":
+        await status.set_status(broker.ctx, recipient.session, Status.IDLE)
+    else:
+        await hook_set_status(broker.ctx, replace(report, status=Status.IDLE), None)
+
+    assert recipient.connection.texts == ["urgent", "later"]
+
+
+async def test_leaving_waiting_for_working_still_holds_next_mail(broker: Harness) -> None:
+    _ada, bob, sender, recipient = await _pair(broker)
+    await status.set_status(broker.ctx, recipient.session, Status.WAITING)
+    await broker.send(sender, bob, "later", Priority.NEXT)
+
+    await status.set_status(broker.ctx, recipient.session, Status.WORKING)
+
+    assert recipient.connection.texts == []
 
 
 async def test_a_recipients_messages_go_out_in_queue_order(broker: Harness) -> None:

@@ -126,6 +126,48 @@ async def test_the_ttl_sweep_flips_stuck_working_to_idle_but_never_dnd(broker: H
     assert broker.metrics.counts["ttl_sweep:true"] == 1
 
 
+async def test_the_ttl_sweep_never_flips_a_session_waiting_on_a_person(broker: Harness) -> None:
+    client = await broker.connect(await broker.peer("ada"))
+    await hook_set_status(broker.ctx, HookReport(CWD, 4242, Status.WAITING), None)
+
+    broker.clock.advance(3 * 3600)
+    flipped = await sweeps.sweep_stuck_working(broker.ctx)
+
+    assert flipped == 0
+    assert await broker.status_of(client) is Status.WAITING
+    assert client.session.status is Status.WAITING
+
+
+async def test_a_hook_waiting_never_overrides_dnd(broker: Harness) -> None:
+    client = await broker.connect(await broker.peer("ada"))
+    await status.set_status(broker.ctx, client.session, Status.DND)
+
+    outcome = await hook_set_status(broker.ctx, HookReport(CWD, 4242, Status.WAITING), None)
+
+    assert outcome.presence_id == client.presence_id
+    assert await broker.status_of(client) is Status.DND
+
+
+async def test_waiting_is_shown_in_list_peers(broker: Harness) -> None:
+    client = await broker.connect(await broker.peer("ada"))
+    await hook_set_status(broker.ctx, HookReport(CWD, 4242, Status.WAITING), None)
+
+    listed = await peers.list_peers(broker.ctx, client.session)
+
+    assert [p.status for p in listed] == [Status.WAITING]
+
+
+async def test_a_waiting_hook_before_the_session_connects_applies_on_hello(
+    broker: Harness,
+) -> None:
+    ada = await broker.peer("ada")
+    await hook_set_status(broker.ctx, HookReport(CWD, 4242, Status.WAITING, "s-1"), None)
+
+    client = await broker.connect(ada, "s-1")
+
+    assert client.session.status is Status.WAITING
+
+
 async def test_a_working_hook_that_keeps_coming_is_never_flipped(broker: Harness) -> None:
     client = await broker.connect(await broker.peer("ada"))
     for _ in range(5):

@@ -8,7 +8,7 @@ import msgspec
 
 from adapters import wire
 from domain.admission import Hello
-from domain.model import Message, PeerView
+from domain.model import Member, Message, PeerView
 from domain.receipts import Receipt
 from domain.usecases.receipts import RecipientReport
 from domain.watches import PeerIdle
@@ -92,6 +92,12 @@ def peer(view: PeerView) -> wire.Peer:
         status=view.status.value,
         online=view.online,
         connected_at=iso(view.connected_at),
+    )
+
+
+def member(m: Member) -> wire.MemberInfo:
+    return wire.MemberInfo(
+        member_id=m.id, pubkey=m.pubkey, display_name=m.display_name, role=m.role.value
     )
 
 

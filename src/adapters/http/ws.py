@@ -281,6 +281,12 @@ async def _dispatch(
             if isinstance(listed, str):
                 return listed
             return frames.text(wire.Peers(peers=[frames.peer(p) for p in listed], id=frame.id))
+        case wire.ListMembers():
+            roster = await _guard(peers.list_members(ctx, session), frame.id)
+            if isinstance(roster, str):
+                return roster
+            members = [frames.member(m) for m in roster]
+            return frames.text(wire.Members(members=members, id=frame.id))
         case wire.Hello():
             return frames.error("invalid", "this connection already said hello")
         case wire.MessageStatus() | wire.Watch() | wire.Unwatch():

@@ -35,12 +35,13 @@ def memory_context(
     if cached:
         notifier.cache = CachingDirectory(directory, clock)
         lookups = notifier.cache
-    mailbox = InMemoryMailbox()
+    presences = InMemoryPresenceStore(directory)
+    mailbox = InMemoryMailbox(presences)
     ctx = Context(
         clock=clock,
         directory=lookups,
         admin=directory,
-        presences=InMemoryPresenceStore(directory),
+        presences=presences,
         mailbox=mailbox,
         signals=InMemoryPendingSignals(),
         replay=InMemoryReplayGuard(),

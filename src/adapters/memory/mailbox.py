@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import count
 
+from adapters.memory.presences import InMemoryPresenceStore
+from domain.delivery import claimable_by
 from domain.model import Message, Priority
 from domain.ports import Mailbox
 from domain.receipts import SentBy, sent_by
@@ -22,9 +24,21 @@ class _Delivery:
 
 
 class InMemoryMailbox(Mailbox):
-    def __init__(self) -> None:
+    def __init__(self, presences: InMemoryPresenceStore | None = None) -> None:
         self.deliveries: list[_Delivery] = []  # in queue order
         self._seq = count(1)
+        # Where a message for one session learns whether that session still lives;
+        # without a store, no session does.
+        self.presences = presences
+
+    def _lives(self, member_id: str, session_id: str) -> bool:
+        """The member has an unended presence of this session (online or in grace)."""
+        if self.presences is None:
+            return False
+        return any(
+            p.member_id == member_id and p.session_id == session_id and p.ended_at is None
+            for p in self.presences.presences.values()
+        )
 
     async def enqueue(self, message: Message, recipients: Sequence[str]) -> None:
         for member_id in recipients:
@@ -39,6 +53,7 @@ class InMemoryMailbox(Mailbox):
         now: datetime,
         lease_until: datetime,
         limit: int,
+        session_id: str | None = None,
     ) -> list[Message]:
         claimed: list[Message] = []
         for d in self.deliveries:
@@ -51,10 +66,16 @@ class InMemoryMailbox(Mailbox):
                 and (d.lease_until is None or d.lease_until <= now)
                 and d.priority in priorities
                 and d.message.sender_presence_id != presence_id
+                and self._claimable(d, session_id)
             ):
                 d.leased_to, d.lease_until = connection_id, lease_until
                 claimed.append(d.message)
         return claimed
+
+    def _claimable(self, d: _Delivery, session_id: str | None) -> bool:
+        target = d.message.target_session_id
+        lives = target is not None and self._lives(d.member_id, target)
+        return claimable_by(target, session_id, target_lives=lives)
 
     async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:
         return len(await self.acknowledge(member_id, message_ids, now))

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from domain.model import Priority
+from domain.model import Priority, Status
 from domain.ports import Metrics
 
 
@@ -16,6 +16,7 @@ class RecordingMetrics(Metrics):
         self.depth: int | None = None
         self.healthy: bool | None = None
         self.watches = 0
+        self.by_status: dict[Status, int] = {}
 
     def connection_opened(self) -> None:
         self.counts["connections_opened"] += 1
@@ -58,3 +59,6 @@ class RecordingMetrics(Metrics):
 
     def watches_changed(self, delta: int) -> None:
         self.watches += delta
+
+    def sessions(self, by_status: Mapping[Status, int]) -> None:
+        self.by_status = dict(by_status)

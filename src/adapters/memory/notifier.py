@@ -33,6 +33,10 @@ class LocalNotifier(Notifier):
         if self.on_wake is not None:
             await self.on_wake(list(member_ids))
 
+    async def wake_everywhere(self, member_ids: Iterable[str]) -> None:
+        """One process holds every socket: the same as `wake`."""
+        await self.wake(member_ids)
+
     async def status_changed(self, presence_id: str, member_id: str, status: Status) -> None:
         """One process holds every socket: nobody else to tell."""
 

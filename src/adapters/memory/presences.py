@@ -58,6 +58,7 @@ class InMemoryPresenceStore(PresenceStore):
                 connection_id=a.connection_id,
                 status=initial,
                 connected_at=a.now,
+                transient=a.transient,
             )
         else:
             presence = replace(
@@ -67,6 +68,7 @@ class InMemoryPresenceStore(PresenceStore):
                 cwd=a.cwd,
                 connected_at=a.now,
                 disconnected_at=None,
+                transient=a.transient,
             )
         self._put(presence)
         self.token_hashes[presence.id] = a.hook_token_hash
@@ -157,6 +159,7 @@ class InMemoryPresenceStore(PresenceStore):
                 status=p.status.status,
                 online=p.online,
                 connected_at=p.connected_at,
+                transient=p.transient,
             )
             for p in sorted(self._unended(), key=lambda p: p.connected_at)
             if p.mesh_id == mesh_id

@@ -3,7 +3,8 @@ into a registry of its own, served from the broker's own port (`render()`).
 
 Series (docs/adr/0008-observability.md): the runtime contract's ten, with exactly its
 names and label values, each labelled series present from the start at 0, plus
-`broker_messages_pushed_total` and the `broker_push_latency_seconds` histogram.
+`broker_messages_pushed_total`, the `broker_push_latency_seconds` histogram and the
+`broker_sessions{status}` gauge (ADR 0022).
 
 Instruments carry no unit (the exporter would append it to the name); counters are
 named without `_total`, which the exporter adds once. Attribute dicts are built once
@@ -20,7 +21,7 @@ from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 
-from domain.model import Priority
+from domain.model import Priority, Status
 from domain.ports import Metrics
 
 CONNECTION_REJECT_REASONS = ("capacity", "unauthorized", "hello_timeout", "unavailable")
@@ -127,11 +128,15 @@ class OtelMetrics(Metrics):
         self._db_healthy = meter.create_gauge(
             "broker_db_healthy", description="1 while Postgres answers, else 0."
         )
+        self._sessions = meter.create_gauge(
+            "broker_sessions", description="Open sessions of this instance, by status."
+        )
 
         self._connection_reasons = _labels("reason", CONNECTION_REJECT_REASONS)
         self._message_reasons = _labels("reason", MESSAGE_REJECT_REASONS)
         self._priorities = {p: MappingProxyType({"priority": p.value}) for p in Priority}
         self._receipt_states = _labels("state", RECEIPT_STATES)
+        self._statuses = {s: MappingProxyType({"status": s.value}) for s in Status}
         self._flipped = {
             True: MappingProxyType({"flipped": "true"}),
             False: MappingProxyType({"flipped": "false"}),
@@ -160,6 +165,8 @@ class OtelMetrics(Metrics):
             self._ttl_sweeps.add(0, attributes)
         self._queue_depth.set(0)
         self._db_healthy.set(0)
+        for attributes in self._statuses.values():
+            self._sessions.set(0, attributes)
 
     # ------------------------------------------------------------ the port
 
@@ -212,6 +219,10 @@ class OtelMetrics(Metrics):
     def watches_changed(self, delta: int) -> None:
         if delta:
             self._watches_active.add(delta)
+
+    def sessions(self, by_status: Mapping[Status, int]) -> None:
+        for status, count in by_status.items():
+            self._sessions.set(count, self._statuses[status])
 
     # ------------------------------------------------------------ exposition
 

@@ -30,13 +30,15 @@ WITH message AS (
                          $10::timestamptz[], $11::timestamptz[])
 )
 INSERT INTO mesh.deliveries
-    (message_id, member_id, priority, sender_presence_id, expires_at, escalate_at)
+    (message_id, member_id, priority, sender_presence_id, expires_at, escalate_at,
+     target_session_id)
 SELECT d.message_id, d.member_id, d.priority, d.sender_presence_id, d.expires_at,
-       d.escalate_at
+       d.escalate_at, d.target_session_id
 FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[],
-            $17::timestamptz[])
-     WITH ORDINALITY AS d(message_id, member_id, priority, sender_presence_id, expires_at,
-                          escalate_at, n)
+            $17::timestamptz[], $18::text[])
+     WITH ORDINALITY
+     AS d(message_id, member_id, priority, sender_presence_id, expires_at,
+          escalate_at, target_session_id, n)
 ORDER BY d.n
 """
 
@@ -44,7 +46,9 @@ MAX_BATCH = 512
 
 # Pick the member's claimable deliveries in queue order, skipping rows another
 # claimer holds locked; lease them; return their messages. RETURNING has no order,
-# so the final SELECT sorts by seq.
+# so the final SELECT sorts by seq. The target-session condition is
+# domain.delivery.claimable_by: a message for one session ($8 is the claimer's) waits
+# while that session has an unended presence, in the same snapshot as the claim.
 _CLAIM = f"""
 WITH {SOFT}, picked AS (
     SELECT d.seq FROM mesh.deliveries d
@@ -53,16 +57,23 @@ WITH {SOFT}, picked AS (
       AND d.priority = ANY($4::text[])
       AND d.expires_at > $5
       AND (d.lease_until IS NULL OR d.lease_until <= $5)
+      AND (d.target_session_id IS NULL
+           OR d.target_session_id = $8
+           OR NOT EXISTS (
+               SELECT 1 FROM mesh.presences p
+               WHERE p.member_id = d.member_id AND p.session_id = d.target_session_id
+                 AND p.ended_at IS NULL))
     ORDER BY d.seq
     LIMIT $7
     FOR UPDATE SKIP LOCKED
 ), leased AS (
     UPDATE mesh.deliveries d SET leased_to = $3, lease_until = $6
     FROM picked, soft WHERE d.seq = picked.seq
-    RETURNING d.seq, d.message_id
+    RETURNING d.seq, d.message_id, d.target_session_id
 )
 SELECT m.id, m.mesh_id, m.sender_member_id, m.sender_pubkey, m.sender_presence_id,
-       m.priority, m.nonce, m.ciphertext, m.created_at, m.expires_at, m.escalate_at
+       m.priority, m.nonce, m.ciphertext, m.created_at, m.expires_at, m.escalate_at,
+       leased.target_session_id
 FROM leased JOIN mesh.messages m ON m.id = leased.message_id
 ORDER BY leased.seq
 """
@@ -113,7 +124,7 @@ SELECT count(*) FROM expired
 
 
 def _columns(batch: list[_Enqueue]) -> list[list[Any]]:
-    """The batch as the statement's 17 parallel arrays: 11 of messages, 6 of deliveries."""
+    """The batch as the statement's 18 parallel arrays: 11 of messages, 7 of deliveries."""
     messages = [
         (
             m.id,
@@ -131,7 +142,15 @@ def _columns(batch: list[_Enqueue]) -> list[list[Any]]:
         for m, _ in batch
     ]
     deliveries = [
-        (m.id, member_id, m.priority.value, m.sender_presence_id, m.expires_at, m.escalate_at)
+        (
+            m.id,
+            member_id,
+            m.priority.value,
+            m.sender_presence_id,
+            m.expires_at,
+            m.escalate_at,
+            m.target_session_id,
+        )
         for m, recipients in batch
         for member_id in dict.fromkeys(recipients)
     ]
@@ -152,6 +171,7 @@ def message_from(row: Record) -> Message:
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         escalate_at=row["escalate_at"],
+        target_session_id=row["target_session_id"],
     )
 
 
@@ -186,6 +206,7 @@ class PostgresMailbox(Mailbox):
         now: datetime,
         lease_until: datetime,
         limit: int,
+        session_id: str | None = None,
     ) -> list[Message]:
         if limit <= 0 or not priorities:
             return []
@@ -198,6 +219,7 @@ class PostgresMailbox(Mailbox):
             now,
             lease_until,
             limit,
+            session_id,
         )
         return [message_from(row) for row in rows]
 

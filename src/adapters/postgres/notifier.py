@@ -65,10 +65,23 @@ class PostgresNotifier(Notifier):
 
     async def wake(self, member_ids: Iterable[str]) -> None:
         ids = list(member_ids)
-        here = [m for m in ids if self.local.sessions.of_member(m)]
+        here = [m for m in ids if self._served_here(m)]
         if here:
             await self.local.wake(here)
-        away = set(ids).difference(here)
+        self._publish(set(ids).difference(here))
+
+    async def wake_everywhere(self, member_ids: Iterable[str]) -> None:
+        ids = set(member_ids)
+        here = [m for m in ids if self._served_here(m)]
+        if here:
+            await self.local.wake(here)
+        self._publish(ids)
+
+    def _served_here(self, member_id: str) -> bool:
+        # A transient (one-shot) session is pushed no mail: it does not count.
+        return any(not s.transient for s in self.local.sessions.of_member(member_id))
+
+    def _publish(self, away: set[str]) -> None:
         if away:
             self._away |= away
             if self._flush is None:
@@ -99,12 +112,12 @@ class PostgresNotifier(Notifier):
         for notice in idles:
             cost = sum(len(x) + 3 for x in notice) + 3
             if chunk and size + cost > MAX_PAYLOAD:
-                await self._publish({"i": self.instance, "d": chunk})
+                await self._announce({"i": self.instance, "d": chunk})
                 chunk, size = [], len(self.instance) + 20
             chunk.append(notice)
             size += cost
         if chunk:
-            await self._publish({"i": self.instance, "d": chunk})
+            await self._announce({"i": self.instance, "d": chunk})
 
     async def receipts(self, transitions: Sequence[Transition]) -> None:
         """Receipts go to the sender's sessions here at once; those whose sending
@@ -122,14 +135,14 @@ class PostgresNotifier(Notifier):
         for row in rows:
             cost = len(json.dumps(row, separators=(",", ":"))) + 1
             if chunk and size + cost > MAX_PAYLOAD:
-                await self._publish({"i": self.instance, "r": chunk})
+                await self._announce({"i": self.instance, "r": chunk})
                 chunk, size = [], len(self.instance) + 20
             chunk.append(row)
             size += cost
         if chunk:
-            await self._publish({"i": self.instance, "r": chunk})
+            await self._announce({"i": self.instance, "r": chunk})
 
-    async def _publish(self, payload: dict[str, Any]) -> None:
+    async def _announce(self, payload: dict[str, Any]) -> None:
         try:
             await self._notify(payload)
         except StoreUnavailable as exc:
@@ -210,7 +223,7 @@ class PostgresNotifier(Notifier):
         if message.get("i") == self.instance:
             return
         if "w" in message:
-            here = [m for m in message["w"] if self.local.sessions.of_member(m)]
+            here = [m for m in message["w"] if self._served_here(m)]
             if here:
                 self._spawn(self.local.wake(here))
         elif "s" in message and self.on_status is not None:

@@ -14,7 +14,7 @@ from domain.ports import Admitted, Arrival, PresenceStore
 
 _COLUMNS = (
     "id, mesh_id, member_id, session_id, pid, cwd, connection_id, status, status_source,"
-    " status_since, connected_at, disconnected_at, ended_at"
+    " status_since, connected_at, disconnected_at, ended_at, transient"
 )
 _P_COLUMNS = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))
 
@@ -34,6 +34,7 @@ def presence_from(row: Record) -> Presence:
         connected_at=row["connected_at"],
         disconnected_at=row["disconnected_at"],
         ended_at=row["ended_at"],
+        transient=row["transient"],
     )
 
 
@@ -44,8 +45,9 @@ class PostgresPresenceStore(PresenceStore):
     async def connect(
         self, arrival: Arrival, *, capacity: int, grace_cutoff: datetime, initial: StatusRecord
     ) -> Admitted:
-        """One statement, one round trip: `mesh.connect_presence` (migrations/0002)
-        takes the mesh's advisory lock, so that connects to one mesh take turns on
+        """One statement, one round trip: `mesh.connect_presence` (migrations/0002),
+        through `mesh.connect_presence_as` (migrations/0003, which marks the presence
+        transient or not in the same transaction), takes the mesh's advisory lock, so that connects to one mesh take turns on
         every instance and the online count cannot be raced past `capacity`, then
         decides and writes. The count is a counter kept by triggers, not a count of
         rows (ADR 0020). When capacity is exceeded, the ending of a lapsed presence of
@@ -54,8 +56,8 @@ class PostgresPresenceStore(PresenceStore):
         session that reconnects, and the lock is held for less time."""
         a = arrival
         row: Record = await self.db.fetchrow(  # the function returns exactly one row
-            "SELECT * FROM mesh.connect_presence"
-            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "SELECT * FROM mesh.connect_presence_as"
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             a.mesh_id,
             a.member_id,
             a.session_id,
@@ -70,6 +72,7 @@ class PostgresPresenceStore(PresenceStore):
             initial.status.value,
             initial.source.value,
             initial.since,
+            a.transient,
         )
         if row["refused"]:
             raise CapacityExceeded(f"mesh holds {capacity} connections")
@@ -223,7 +226,7 @@ class PostgresPresenceStore(PresenceStore):
         rows = await self.db.fetch(
             """
             SELECT p.member_id, m.pubkey, m.display_name, p.id, p.session_id, p.status,
-                   p.connection_id IS NOT NULL AS online, p.connected_at
+                   p.connection_id IS NOT NULL AS online, p.connected_at, p.transient
             FROM mesh.presences p
             JOIN mesh.members m ON m.id = p.member_id
             WHERE p.mesh_id = $1 AND p.ended_at IS NULL
@@ -241,6 +244,7 @@ class PostgresPresenceStore(PresenceStore):
                 status=Status(row["status"]),
                 online=row["online"],
                 connected_at=row["connected_at"],
+                transient=row["transient"],
             )
             for row in rows
         ]

@@ -18,6 +18,8 @@ from domain.usecases.status import record_status
 from domain.usecases.watch import end_watches
 
 ACK_CAPABILITY = "ack"
+# A one-shot command (meshpeer send, peers): no grace window, not shown to others.
+TRANSIENT_CAPABILITY = "transient"
 CLOSE_GOING_AWAY = 1001
 CLOSE_REPLACED = 4000
 
@@ -62,6 +64,7 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
         connection_id=connection.id,
         hook_token_hash=hash_token(token),
         now=now,
+        transient=TRANSIENT_CAPABILITY in request.capabilities,
     )
     admitted = await ctx.presences.connect(
         arrival,
@@ -92,10 +95,11 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
         status=presence.status.status,
         connected_at=now,
         receipts=RECEIPTS_CAPABILITY in request.capabilities,
+        transient=arrival.transient,
     )
     ctx.sessions.add(session)
     ctx.metrics.connection_opened()
-    if session.status is Status.IDLE:
+    if session.status is Status.IDLE and not session.transient:  # a one-shot is no peer
         await ctx.notifier.went_idle(session.member_id, session.presence_id, session.session_id)
     return Welcome(session, presence, token)
 
@@ -115,6 +119,7 @@ async def disconnect(ctx: Context, session: Session) -> bool:
         presence_id=session.presence_id,
         member_id=session.member_id,
         at=ctx.clock.now(),
+        transient=session.transient,
     )
     try:
         await record_departure(ctx, departure)
@@ -128,7 +133,13 @@ async def record_departure(ctx: Context, departure: Departure) -> None:
     """Write a departure: each step is keyed by the closed connection's id, so writing
     it again (a retry) changes nothing that moved on since."""
     await ctx.mailbox.release(departure.connection_id)
-    await ctx.presences.disconnect(departure.connection_id, departure.at)
+    left = await ctx.presences.disconnect(departure.connection_id, departure.at)
+    if departure.transient and left is not None:
+        # A one-shot session is not coming back: no grace window, and mail held for
+        # it goes to the member's other sessions now, wherever they are.
+        await ctx.presences.end([left.id], departure.at)
+        await ctx.notifier.wake_everywhere([departure.member_id])
+        return
     await ctx.notifier.wake([departure.member_id])
 
 
@@ -156,5 +167,8 @@ async def shutdown(ctx: Context) -> int:
         end_watches(ctx, session.connection_id)
         await session.connection.close(CLOSE_GOING_AWAY, "server shutting down")
     await ctx.presences.end([s.presence_id for s in sessions], ctx.clock.now())
+    if sessions:
+        # Mail held for one of these sessions is now for the member's others, elsewhere.
+        await ctx.notifier.wake_everywhere({s.member_id for s in sessions})
     await record_deferred(ctx)
     return len(sessions)

@@ -15,10 +15,13 @@ from domain.usecases.context import Context
 
 
 async def deliver(ctx: Context, member_ids: Iterable[str]) -> None:
-    """Offer each member's claimable mail to its sessions here, newest session first."""
+    """Offer each member's claimable mail to its sessions here, newest session first.
+    A transient session (a one-shot command) is offered none: mail waits for the
+    member's lasting sessions rather than pass through a process about to exit."""
     for member_id in member_ids:
         for session in ctx.sessions.of_member(member_id):
-            await ctx.drains.run(session.connection_id, partial(_drain, ctx, session))
+            if not session.transient:
+                await ctx.drains.run(session.connection_id, partial(_drain, ctx, session))
 
 
 async def _drain(ctx: Context, session: Session) -> None:
@@ -33,6 +36,7 @@ async def _drain(ctx: Context, session: Session) -> None:
             now,
             now + ctx.policy.ack_timeout,
             batch,
+            session.session_id,
         )
         if not messages:
             return

@@ -61,7 +61,10 @@ async def commit(ctx: Context, outgoing: Outgoing) -> str:
         ctx.metrics.message_rejected(_code(refused))
         raise
     ctx.metrics.message_routed(message.priority)
-    await ctx.notifier.wake(outgoing.recipients)
+    if message.target_session_id is None:
+        await ctx.notifier.wake(outgoing.recipients)
+    else:  # that session may be on another instance than the member's others
+        await ctx.notifier.wake_everywhere(outgoing.recipients)
     return message.id
 
 
@@ -105,5 +108,6 @@ async def _prepare(ctx: Context, session: Session, request: SendRequest) -> Outg
         created_at=now,
         expires_at=expires,
         escalate_at=escalate_at,
+        target_session_id=target.session_id,
     )
     return Outgoing(message, tuple(recipients))

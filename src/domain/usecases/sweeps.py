@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from domain.departures import Deferrals
-from domain.model import Source
+from domain.model import Source, Status
 from domain.usecases import receipts
 from domain.usecases.connect import record_deferred
 from domain.usecases.context import Context
@@ -25,11 +26,14 @@ async def sweep_stuck_working(ctx: Context) -> int:
 
 
 async def sweep_presences(ctx: Context) -> int:
-    """End presences whose grace ran out, and those a crashed instance left behind."""
+    """End presences whose grace ran out, and those a crashed instance left behind.
+    Mail held for one of those sessions now goes to the member's other sessions."""
     now, policy = ctx.clock.now(), ctx.policy
     ended = await ctx.presences.end_lapsed(
         now - policy.reconnect_grace, now - policy.presence_stale_after, now
     )
+    if ended:
+        await ctx.notifier.wake_everywhere({p.member_id for p in ended})
     return len(ended)
 
 
@@ -107,8 +111,11 @@ async def sweep_guards(ctx: Context) -> int:
 
 async def heartbeat(ctx: Context) -> int:
     """Tell the store this instance's sessions are alive. A session whose presence was
-    ended meanwhile (a long outage) is closed so that its peer reconnects afresh."""
+    ended meanwhile (a long outage) is closed so that its peer reconnects afresh.
+    Also reports this instance's sessions by status (how many wait on a person)."""
     sessions = ctx.sessions.all()
+    by_status = Counter(s.status for s in sessions)
+    ctx.metrics.sessions({status: by_status[status] for status in Status})
     gone = set(await ctx.presences.touch([s.connection_id for s in sessions], ctx.clock.now()))
     for session in sessions:
         if session.connection_id in gone:

@@ -59,11 +59,12 @@ def stores(request: pytest.FixtureRequest) -> Stores:
     # and is only set up when a postgres case runs (`-k memory` needs no server).
     if request.param == "memory":
         directory = InMemoryDirectory()
-        mailbox = InMemoryMailbox()
+        presences = InMemoryPresenceStore(directory)
+        mailbox = InMemoryMailbox(presences)
         return Stores(
             "memory",
             directory,  # type: ignore[arg-type]
-            InMemoryPresenceStore(directory),
+            presences,
             mailbox,
             InMemoryPendingSignals(),
             InMemoryReplayGuard(),

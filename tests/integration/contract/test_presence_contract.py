@@ -394,6 +394,19 @@ async def test_set_status_records_the_status(
     assert await presences.get(a.presence.id) == replace(a.presence, status=record)
 
 
+async def test_set_status_records_waiting_and_peers_show_it(
+    directory: Directory, presences: PresenceStore
+) -> None:
+    m, [ada] = await setup_mesh(directory)
+    a = await connect(presences, arrival(m.id, ada.id, "s"))
+    record = StatusRecord(Status.WAITING, Source.HOOK, at(7))
+
+    await presences.set_status(a.presence.id, record)
+
+    assert await presences.get(a.presence.id) == replace(a.presence, status=record)
+    assert [p.status for p in await presences.peers(m.id)] == [Status.WAITING]
+
+
 async def test_set_status_of_an_ended_or_unknown_presence_does_nothing(
     directory: Directory, presences: PresenceStore
 ) -> None:
@@ -417,6 +430,7 @@ async def test_flip_stuck_flips_only_long_working_sessions(
         "edge": StatusRecord(Status.WORKING, Source.MANUAL, at(10)),
         "dnd": StatusRecord(Status.DND, Source.MANUAL, at(0)),
         "idle": StatusRecord(Status.IDLE, Source.HOOK, at(0)),
+        "waiting": StatusRecord(Status.WAITING, Source.HOOK, at(0)),
     }
     made = {}
     for name, record in statuses.items():
@@ -433,7 +447,7 @@ async def test_flip_stuck_flips_only_long_working_sessions(
     mine = [p for p in flipped if p.mesh_id == m.id]
     assert mine == [replace(made["stuck"], status=flipped_to)]
     assert await presences.get(made["stuck"].id) == mine[0]
-    for name in ("fresh", "edge", "dnd", "idle"):
+    for name in ("fresh", "edge", "dnd", "idle", "waiting"):
         assert await presences.get(made[name].id) == made[name]
 
 

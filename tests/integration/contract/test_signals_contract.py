@@ -93,3 +93,11 @@ async def test_purge_forgets_signals_received_before_the_cutoff(signals: Pending
     assert purged >= 1  # the Postgres store is shared with other tests
     assert await signals.take(old_session, None, "/x", at(-100)) is None
     assert await signals.take(new_session, None, "/x", at(-100)) == kept
+
+
+async def test_a_waiting_signal_is_kept_like_any_other(signals: PendingSignals) -> None:
+    session = new_id("session-")
+    s = signal(Status.WAITING, session_id=session)
+    await signals.stash(s)
+
+    assert await signals.take(session, 4242, "/home/ada/proj", at(-10)) == s
