@@ -85,9 +85,8 @@ RECEIPT_SERIES = {
 def test_receipt_series_count_what_happened(metrics: OtelMetrics) -> None:
     for state in ("pushed", "acked", "expired"):
         assert value(metrics, "broker_receipts_total", state=state) == 0
-    metrics.receipt_recorded("pushed")
-    metrics.receipt_recorded("acked")
-    metrics.receipt_recorded("acked")
+    metrics.receipts_recorded("pushed", 1)
+    metrics.receipts_recorded("acked", 2)
     metrics.message_escalated()
     metrics.watches_changed(3)
     metrics.watches_changed(-1)

@@ -51,8 +51,8 @@ class RecordingMetrics(Metrics):
     def db_healthy(self, healthy: bool) -> None:
         self.healthy = healthy
 
-    def receipt_recorded(self, state: str) -> None:
-        self.counts[f"receipts:{state}"] += 1
+    def receipts_recorded(self, state: str, count: int) -> None:
+        self.counts[f"receipts:{state}"] += count
 
     def message_escalated(self) -> None:
         self.counts["escalated"] += 1

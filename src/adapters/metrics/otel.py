@@ -210,8 +210,8 @@ class OtelMetrics(Metrics):
     def db_healthy(self, healthy: bool) -> None:
         self._db_healthy.set(1 if healthy else 0)
 
-    def receipt_recorded(self, state: str) -> None:
-        self._receipts.add(1, self._receipt_states[state])
+    def receipts_recorded(self, state: str, count: int) -> None:
+        self._receipts.add(count, self._receipt_states[state])
 
     def message_escalated(self) -> None:
         self._escalated.add(1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,8 +43,8 @@ async def note_pushed(ctx: Context, transitions: Sequence[Transition]) -> None:
 
 
 async def announce(ctx: Context, advanced: Sequence[Transition]) -> None:
-    for t in advanced:
-        ctx.metrics.receipt_recorded(t.state.value)
+    for state, count in Counter(t.state.value for t in advanced).items():
+        ctx.metrics.receipts_recorded(state, count)
     if advanced:
         await ctx.notifier.receipts(advanced)
 
