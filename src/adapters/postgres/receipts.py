@@ -10,6 +10,7 @@ of receipts, never a message). The retention sweep deletes in bounded batches.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -41,8 +42,7 @@ ON CONFLICT (message_id, member_id) DO UPDATE
     SET state = EXCLUDED.state, at = EXCLUDED.at,
         escalated = r.escalated OR EXCLUDED.escalated
     WHERE r.state = 'pushed'
-RETURNING r.message_id, r.member_id, r.mesh_id, r.sender_member_id, r.sender_presence_id,
-          r.state, r.at, r.escalated
+RETURNING r.message_id, r.member_id, r.escalated
 """
 
 # Deliveries whose TTL passed and that the mailbox sweep is about to prune.
@@ -143,23 +143,22 @@ class PostgresReceipts(ReceiptStore):
         return await self._writes.submit(transitions)
 
     async def _write(self, batch: list[Sequence[Transition]]) -> list[list[Transition]]:
+        """One upsert per wave; RETURNING names the rows that advanced (and whether
+        they are escalated by now), matched back to the transitions asked for."""
         flat = [t for ts in batch for t in ts]
-        advanced: dict[tuple[str, str, DeliveryState], Transition] = {}
+        advanced: dict[int, Transition] = {}
         for wave in _waves(flat):
             for start in range(0, len(wave), MAX_BATCH):
-                rows = await self.db.fetch(_UPSERT, *_columns(wave[start : start + MAX_BATCH]))
-                for row in rows:
-                    t = _transition(row)
-                    advanced[(t.message_id, t.recipient_member_id, t.state)] = t
-        out: list[list[Transition]] = []
-        for ts in batch:
-            mine = []
-            for t in ts:
-                hit = advanced.pop((t.message_id, t.recipient_member_id, t.state), None)
-                if hit is not None:
-                    mine.append(hit)
-            out.append(mine)
-        return out
+                part = wave[start : start + MAX_BATCH]
+                rows = await self.db.fetch(_UPSERT, *_columns(part))
+                moved = {(row["message_id"], row["member_id"]): row["escalated"] for row in rows}
+                for t in part:
+                    escalated = moved.get((t.message_id, t.recipient_member_id))
+                    if escalated is not None:
+                        advanced[id(t)] = (
+                            t if escalated == t.escalated else replace(t, escalated=escalated)
+                        )
+        return [[advanced[id(t)] for t in ts if id(t) in advanced] for ts in batch]
 
     async def expire(self, now: datetime) -> list[Transition]:
         return [_transition(row) for row in await self.db.fetch(_EXPIRE, now)]
