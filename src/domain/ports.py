@@ -19,7 +19,7 @@ from domain.model import (
     Status,
     StatusRecord,
 )
-from domain.receipts import MessageFacts, Receipt, SentBy, Transition
+from domain.receipts import MessageFacts, Receipt, Transition
 from domain.watches import PeerIdle
 
 
@@ -175,9 +175,10 @@ class Mailbox(Protocol):
 
     async def acknowledge(
         self, member_id: str, message_ids: Sequence[str], now: datetime
-    ) -> list[SentBy]:
-        """`ack`, returning the messages whose delivery this call marked delivered
-        (their receipts name the sender)."""
+    ) -> list[Transition]:
+        """`ack`, and in the same write keep the `acked` receipt of each delivery it
+        marked (`receipts.advances`: not over an `expired`); return the receipts that
+        advanced, for their senders."""
         ...
 
     async def escalate(self, now: datetime) -> set[str]:

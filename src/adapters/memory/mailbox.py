@@ -8,8 +8,8 @@ from itertools import count
 from adapters.memory.presences import InMemoryPresenceStore
 from domain.delivery import claimable_by
 from domain.model import Message, Priority
-from domain.ports import Mailbox
-from domain.receipts import SentBy, sent_by
+from domain.ports import Mailbox, ReceiptStore
+from domain.receipts import DeliveryState, Transition, sent_by, transition
 
 
 @dataclass(slots=True)
@@ -30,6 +30,8 @@ class InMemoryMailbox(Mailbox):
         # Where a message for one session learns whether that session still lives;
         # without a store, no session does.
         self.presences = presences
+        # Where an ack keeps its `acked` receipt (the InMemoryReceipts beside it).
+        self.receipts: ReceiptStore | None = None
 
     def _lives(self, member_id: str, session_id: str) -> bool:
         """The member has an unended presence of this session (online or in grace)."""
@@ -78,18 +80,27 @@ class InMemoryMailbox(Mailbox):
         return claimable_by(target, session_id, target_lives=lives)
 
     async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:
-        return len(await self.acknowledge(member_id, message_ids, now))
+        return len(self._mark(member_id, message_ids, now))
 
     async def acknowledge(
         self, member_id: str, message_ids: Sequence[str], now: datetime
-    ) -> list[SentBy]:
+    ) -> list[Transition]:
+        marked = [
+            transition(sent_by(m), member_id, DeliveryState.ACKED, now)
+            for m in self._mark(member_id, message_ids, now)
+        ]
+        if self.receipts is None:
+            return marked
+        return await self.receipts.record(marked)
+
+    def _mark(self, member_id: str, message_ids: Sequence[str], now: datetime) -> list[Message]:
         wanted = set(message_ids)
-        acked = []
+        marked = []
         for d in self.deliveries:
             if d.member_id == member_id and d.message.id in wanted and d.delivered_at is None:
                 d.delivered_at = now
-                acked.append(sent_by(d.message))
-        return acked
+                marked.append(d.message)
+        return marked
 
     async def escalate(self, now: datetime) -> set[str]:
         members = set()

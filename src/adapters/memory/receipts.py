@@ -29,6 +29,7 @@ class _Kept:
 class InMemoryReceipts:
     def __init__(self, mailbox: InMemoryMailbox) -> None:
         self.mailbox = mailbox
+        mailbox.receipts = self
         self.kept: dict[tuple[str, str], _Kept] = {}  # (message id, recipient) in order
 
     async def record(self, transitions: Sequence[Transition]) -> list[Transition]:

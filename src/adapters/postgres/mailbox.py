@@ -15,7 +15,7 @@ from adapters.postgres.batch import Batcher
 from adapters.postgres.database import SOFT, Database, Record
 from domain.model import Message, Priority
 from domain.ports import Mailbox
-from domain.receipts import SentBy
+from domain.receipts import DeliveryState, Transition
 
 # Many sends share one commit (group commit): the messages of a batch and all their
 # deliveries go in one statement; ORDER BY n gives deliveries their seq in batch
@@ -86,9 +86,10 @@ ORDER BY leased.seq
 _ACK = f"""
 WITH {SOFT}, acked AS (
     DELETE FROM mesh.deliveries d
-    USING unnest($1::text[], $2::text[]) AS w(member_id, message_id), soft
+    USING unnest($1::text[], $2::text[], $3::timestamptz[]) AS w(member_id, message_id, at),
+          soft
     WHERE d.member_id = w.member_id AND d.message_id = w.message_id
-    RETURNING d.seq, d.member_id, d.message_id
+    RETURNING d.seq, d.member_id, d.message_id, w.at
 ), emptied AS (
     DELETE FROM mesh.messages m
     WHERE m.id IN (SELECT message_id FROM acked)
@@ -96,9 +97,23 @@ WITH {SOFT}, acked AS (
           SELECT 1 FROM mesh.deliveries d
           WHERE d.message_id = m.id AND d.seq NOT IN (SELECT seq FROM acked)
       )
+), kept AS (
+    -- the `acked` receipt, in the same statement (ADR 0027): receipts.advances, as
+    -- in PostgresReceipts (a row changes only while it is `pushed`)
+    INSERT INTO mesh.receipts AS r
+        (message_id, member_id, mesh_id, sender_member_id, sender_presence_id, state, at)
+    SELECT a.message_id, a.member_id, m.mesh_id, m.sender_member_id, m.sender_presence_id,
+           'acked', a.at
+    FROM acked a JOIN mesh.messages m ON m.id = a.message_id
+    ON CONFLICT (message_id, member_id) DO UPDATE
+        SET state = 'acked', at = EXCLUDED.at
+        WHERE r.state = 'pushed'
+    RETURNING r.message_id, r.member_id, r.escalated
 )
-SELECT a.member_id, a.message_id, m.mesh_id, m.sender_member_id, m.sender_presence_id
+SELECT a.member_id, a.message_id, a.at, m.mesh_id, m.sender_member_id, m.sender_presence_id,
+       k.message_id IS NOT NULL AS advanced, coalesce(k.escalated, false) AS escalated
 FROM acked a JOIN mesh.messages m ON m.id = a.message_id
+LEFT JOIN kept k ON k.message_id = a.message_id AND k.member_id = a.member_id
 """
 
 # Raise to `now` the deliveries whose escalation deadline passed (the partial index
@@ -176,8 +191,21 @@ def message_from(row: Record) -> Message:
 
 
 _Enqueue = tuple[Message, Sequence[str]]
-_Ack = tuple[str, Sequence[str]]
-_Acked = list[SentBy]
+_Ack = tuple[str, Sequence[str], datetime]
+_Acked = tuple[list[Record], list[Transition]]  # deleted deliveries, receipts that advanced
+
+
+def _acked(row: Record) -> Transition:
+    return Transition(
+        message_id=row["message_id"],
+        mesh_id=row["mesh_id"],
+        sender_member_id=row["sender_member_id"],
+        sender_presence_id=row["sender_presence_id"],
+        recipient_member_id=row["member_id"],
+        state=DeliveryState.ACKED,
+        at=row["at"],
+        escalated=row["escalated"],
+    )
 
 
 class PostgresMailbox(Mailbox):
@@ -224,32 +252,29 @@ class PostgresMailbox(Mailbox):
         return [message_from(row) for row in rows]
 
     async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:
-        return len(await self.acknowledge(member_id, message_ids, now))
+        if not message_ids:
+            return 0
+        return len((await self._acks.submit((member_id, message_ids, now)))[0])
 
     async def acknowledge(
         self, member_id: str, message_ids: Sequence[str], now: datetime
-    ) -> list[SentBy]:
+    ) -> list[Transition]:
         if not message_ids:
             return []
-        return await self._acks.submit((member_id, message_ids))
+        return (await self._acks.submit((member_id, message_ids, now)))[1]
 
     async def _delete(self, batch: list[_Ack]) -> list[_Acked]:
-        pairs = [(member, message) for member, ids in batch for message in dict.fromkeys(ids)]
-        members, messages = zip(*pairs, strict=True)
-        rows = await self.db.fetch(_ACK, list(members), list(messages))
-        acked = {
-            (row["member_id"], row["message_id"]): SentBy(
-                row["message_id"],
-                row["mesh_id"],
-                row["sender_member_id"],
-                row["sender_presence_id"],
-            )
-            for row in rows
-        }
-        return [
-            [acked[(member, m)] for m in dict.fromkeys(ids) if (member, m) in acked]
-            for member, ids in batch
+        pairs = [
+            (member, message, now) for member, ids, now in batch for message in dict.fromkeys(ids)
         ]
+        members, messages, times = zip(*pairs, strict=True)
+        rows = await self.db.fetch(_ACK, list(members), list(messages), list(times))
+        acked = {(row["member_id"], row["message_id"]): row for row in rows}
+        out: list[_Acked] = []
+        for member, ids, _ in batch:
+            mine = [acked[(member, m)] for m in dict.fromkeys(ids) if (member, m) in acked]
+            out.append((mine, [_acked(row) for row in mine if row["advanced"]]))
+        return out
 
     async def escalate(self, now: datetime) -> set[str]:
         rows = await self.db.fetch(_ESCALATE, now)

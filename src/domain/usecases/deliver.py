@@ -55,8 +55,7 @@ async def _drain(ctx: Context, session: Session) -> None:
         acked: list[Transition] = []
         if not session.acks:
             # Without `ack`, a message counts as delivered once it is written.
-            done = await ctx.mailbox.acknowledge(member, [m.id for m in messages], pushed_at)
-            acked = [transition(a, member, DeliveryState.ACKED, pushed_at) for a in done]
+            acked = await ctx.mailbox.acknowledge(member, [m.id for m in messages], pushed_at)
         ctx.metrics.messages_pushed([(pushed_at - m.created_at).total_seconds() for m in messages])
         for m in messages:
             if m.escalated:
@@ -69,17 +68,13 @@ async def _drain(ctx: Context, session: Session) -> None:
 
 async def _receipts(ctx: Context, pushed: list[Transition], acked: list[Transition]) -> None:
     await receipts.note_pushed(ctx, pushed)
-    await receipts.note(ctx, acked)
+    await receipts.announce(ctx, acked)
 
 
 async def client_ack(ctx: Context, session: Session, message_ids: Sequence[str]) -> int:
     """Mark this member's messages delivered; other members' ids are ignored. Their
     senders hear `acked`."""
-    now = ctx.clock.now()
-    acked = await ctx.mailbox.acknowledge(session.member_id, message_ids, now)
-    states: list[Transition] = [
-        transition(a, session.member_id, DeliveryState.ACKED, now) for a in acked
-    ]
-    if states:
-        await ctx.offload.start(receipts.note(ctx, states))
+    acked = await ctx.mailbox.acknowledge(session.member_id, message_ids, ctx.clock.now())
+    if acked:
+        await ctx.offload.start(receipts.announce(ctx, acked))
     return len(acked)

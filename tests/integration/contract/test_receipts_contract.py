@@ -102,8 +102,7 @@ async def test_facts_follow_a_message_from_queue_to_ack(
     await mailbox.claim(bob, "p", "c", ALL, at(1), at(31), 10)
     await receipts.record([transition(sent_by(sent), bob, S.PUSHED, at(1))])
     acked = await mailbox.acknowledge(bob, [sent.id, new_id("other-")], at(2))
-    assert acked == [sent_by(sent)]
-    await receipts.record([transition(acked[0], bob, S.ACKED, at(2))])
+    assert acked == [transition(sent_by(sent), bob, S.ACKED, at(2))]
     await mailbox.prune(at(3))
 
     facts = await receipts.facts(sent.id)
@@ -153,3 +152,35 @@ async def test_prune_forgets_settled_messages_after_the_cutoff_only(
         pass
     assert await receipts.facts(done) is None
     assert await receipts.facts(waiting) is not None  # carol may still ack
+
+
+async def test_an_ack_keeps_its_receipt_unless_the_message_expired_first(
+    mailbox: Mailbox, receipts: ReceiptStore
+) -> None:
+    bob, carol = new_id("bob-"), new_id("carol-")
+    sent = message(ttl=10)
+    await mailbox.enqueue(sent, [bob, carol])
+    await receipts.record([transition(sent_by(sent), bob, S.PUSHED, at(1), escalated=True)])
+    late = [t for t in await receipts.expire(at(10)) if t.message_id == sent.id]
+    assert sorted(_states(late)) == sorted([(bob, S.EXPIRED), (carol, S.EXPIRED)])
+
+    assert await mailbox.acknowledge(bob, [sent.id], at(11)) == []  # expired stays
+    facts = await receipts.facts(sent.id)
+    assert facts is not None
+    assert {r.member_id: r.receipt.state for r in facts.recipients if r.receipt} == {
+        bob: S.EXPIRED,
+        carol: S.EXPIRED,
+    }
+
+
+async def test_an_acked_escalated_push_stays_escalated(
+    mailbox: Mailbox, receipts: ReceiptStore
+) -> None:
+    bob = new_id("bob-")
+    sent = message()
+    await mailbox.enqueue(sent, [bob])
+    await receipts.record([transition(sent_by(sent), bob, S.PUSHED, at(1), escalated=True)])
+
+    (acked,) = await mailbox.acknowledge(bob, [sent.id], at(2))
+
+    assert (acked.state, acked.escalated, acked.at) == (S.ACKED, True, at(2))
