@@ -11,22 +11,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
 from domain.errors import CloseReason
 from domain.model import Status
+from domain.receipts import Transition
 from domain.ports import Notifier
 from domain.sessions import SessionRegistry
 from domain.usecases.context import Context
 from domain.usecases.deliver import deliver
+from domain.usecases.receipts import hand_out
 from domain.usecases.status import apply_status
+from domain.usecases.watch import answer_watches
 
 log = logging.getLogger("meshbroker.notifier")
 
 WakeHandler = Callable[[list[str]], Coroutine[Any, Any, None]]
+IdleHandler = Callable[[str, str, str], Coroutine[Any, Any, object]]
+ReceiptHandler = Callable[[Sequence[Transition]], Coroutine[Any, Any, object]]
 StatusHandler = Callable[[str, str, Status], Coroutine[Any, Any, object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The use cases a notifier runs here: delivery for a wake, the watches for a
+    session gone idle, the receipts' hand-out; and whether this process watches a
+    member (else another instance's idle notice for it is not worth a task)."""
+
+    wake: WakeHandler
+    idle: IdleHandler
+    receipts: ReceiptHandler
+    watches_on: Callable[[str], bool]
 
 
 class MemberCache(Protocol):
@@ -46,14 +64,25 @@ class LocalNotifier(Notifier):
     def __init__(self, sessions: SessionRegistry, cache: MemberCache | None = None) -> None:
         self.sessions = sessions
         self.cache = cache
-        self._deliver: WakeHandler | None = None
+        self._delivery: Delivery | None = None
 
-    def deliver_with(self, handler: WakeHandler) -> None:
-        self._deliver = handler
+    def deliver_with(self, delivery: Delivery) -> None:
+        self._delivery = delivery
 
     async def wake(self, member_ids: Iterable[str]) -> None:
-        if self._deliver is not None:
-            await self._deliver(list(member_ids))
+        if self._delivery is not None:
+            await self._delivery.wake(list(member_ids))
+
+    async def went_idle(self, member_id: str, presence_id: str, session_id: str) -> None:
+        if self._delivery is not None:
+            await self._delivery.idle(member_id, presence_id, session_id)
+
+    async def receipts(self, transitions: Sequence[Transition]) -> None:
+        if self._delivery is not None:
+            await self._delivery.receipts(transitions)
+
+    def watches_on(self, member_id: str) -> bool:
+        return self._delivery is None or self._delivery.watches_on(member_id)
 
     async def wake_everywhere(self, member_ids: Iterable[str]) -> None:
         """One process holds every socket: the same as `wake`."""
@@ -85,9 +114,9 @@ class TaskNotifier(LocalNotifier):
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def wake(self, member_ids: Iterable[str]) -> None:
-        if self._deliver is None:
+        if self._delivery is None:
             return
-        task = asyncio.get_running_loop().create_task(self._deliver(list(member_ids)))
+        task = asyncio.get_running_loop().create_task(self._delivery.wake(list(member_ids)))
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
@@ -111,9 +140,16 @@ class StatusListener(Protocol):
 def wire_delivery(
     ctx: Context, local: LocalNotifier, remote: StatusListener | None = None
 ) -> Context:
-    """Wakes here run the delivery use case; statuses heard from other instances run
-    the status use case."""
-    local.deliver_with(partial(deliver, ctx))
+    """Wakes here run the delivery use case, idle sessions the watches, receipts their
+    hand-out; statuses heard from other instances run the status use case."""
+    local.deliver_with(
+        Delivery(
+            wake=partial(deliver, ctx),
+            idle=partial(answer_watches, ctx),
+            receipts=partial(hand_out, ctx),
+            watches_on=ctx.watches.watched,
+        )
+    )
     if remote is not None:
         remote.apply_status_with(partial(apply_status, ctx))
     return ctx

@@ -91,6 +91,7 @@ class Settings:
     ws_write_timeout_seconds: float = 5
     max_pending_connections: int = 1024
     max_pending_connections_per_ip: int = 128
+    receipt_retention_seconds: float = _seconds(_POLICY.receipt_retention)
     data_dir: Path = Path("./.meshbroker")
     skip_migrate: bool = False
     log_level: str = "info"
@@ -151,6 +152,9 @@ class Settings:
             max_pending_connections_per_ip=r.positive_int(
                 "MAX_PENDING_CONNECTIONS_PER_IP", d.max_pending_connections_per_ip
             ),
+            receipt_retention_seconds=r.seconds(
+                "RECEIPT_RETENTION_SECONDS", d.receipt_retention_seconds
+            ),
             data_dir=Path(r.text("BROKER_DATA_DIR", str(d.data_dir))),
             skip_migrate=r.flag("BROKER_SKIP_MIGRATE", d.skip_migrate),
             log_level=r.choice("LOG_LEVEL", _LOG_LEVELS, d.log_level),
@@ -201,6 +205,7 @@ class Settings:
                 timedelta(seconds=self.ws_ping_interval_seconds),
                 timedelta(seconds=self.ws_pong_timeout_seconds),
             ),
+            receipt_retention=timedelta(seconds=self.receipt_retention_seconds),
         )
 
     def invite_url(self) -> str:

@@ -10,7 +10,7 @@ from dependency_injector import containers, providers
 
 from adapters.cache import CachingDirectory
 from adapters.jsonl.transcripts import inferrer_for
-from adapters.local import SystemClock
+from adapters.local import SystemClock, TaskOffload
 from adapters.metrics.otel import OtelMetrics
 from adapters.postgres.database import Database
 from adapters.postgres.liveness import LivenessLock
@@ -21,6 +21,7 @@ from adapters.postgres.stores import (
     PostgresMailbox,
     PostgresPendingSignals,
     PostgresPresenceStore,
+    PostgresReceipts,
     PostgresReplayGuard,
 )
 from adapters.wake import TaskNotifier, wire_delivery
@@ -35,6 +36,7 @@ from domain.ports import (
     Metrics,
     PendingSignals,
     PresenceStore,
+    ReceiptStore,
     ReplayGuard,
     StatusInferrer,
 )
@@ -65,6 +67,8 @@ def assemble(
     inferrer: StatusInferrer,
     policy: Policy,
     sessions: SessionRegistry,
+    receipts: ReceiptStore,
+    offload: TaskOffload,
 ) -> Context:
     ctx = Context(
         clock=clock,
@@ -78,8 +82,10 @@ def assemble(
         notifier=notifier,
         metrics=metrics,
         inferrer=inferrer,
+        receipts=receipts,
         policy=policy,
         sessions=sessions,
+        offload=offload,
     )
     return wire_delivery(ctx, local, notifier)
 
@@ -124,6 +130,8 @@ class Container(containers.DeclarativeContainer):
     mailbox = providers.Singleton(PostgresMailbox, database)
     signals = providers.Singleton(PostgresPendingSignals, database)
     replay = providers.Singleton(PostgresReplayGuard, database)
+    receipts = providers.Singleton(PostgresReceipts, database)
+    offload = providers.Singleton(TaskOffload)
 
     context = providers.Singleton(
         assemble,
@@ -141,4 +149,6 @@ class Container(containers.DeclarativeContainer):
         inferrer=inferrer,
         policy=policy,
         sessions=sessions,
+        receipts=receipts,
+        offload=offload,
     )

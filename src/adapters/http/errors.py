@@ -46,6 +46,7 @@ WS_ERRORS: dict[type[DomainError], str] = {
     StoreUnavailable: "unavailable",
     Unauthorized: "unauthorized",
     InvalidInput: "invalid",
+    RateLimited: "rate_limited",
 }
 
 # error -> (HTTP status, body error text), for POST /hook/set-status and POST /join.
@@ -77,6 +78,8 @@ def hello_refusal(error: DomainError) -> tuple[str, Close]:
 
 def ws_code(error: DomainError) -> str:
     """The `error` frame code for a failure after hello."""
+    if isinstance(error, Rejected):  # a refusal carries its own code (too_large, ...)
+        return error.code
     return _lookup(WS_ERRORS, error, "internal")
 
 

@@ -8,6 +8,7 @@ from adapters.memory.invites import InMemoryInvites
 from adapters.memory.mailbox import InMemoryMailbox
 from adapters.memory.metrics import RecordingMetrics
 from adapters.memory.presences import InMemoryPresenceStore
+from adapters.memory.receipts import InMemoryReceipts
 from adapters.memory.status import FixedInferrer
 from adapters.wake import LocalNotifier, wire_delivery
 from domain.policy import Policy
@@ -31,18 +32,20 @@ def memory_context(
         lookups = cache
     notifier = LocalNotifier(sessions, cache)
     presences = InMemoryPresenceStore(directory)
+    mailbox = InMemoryMailbox(presences)
     ctx = Context(
         clock=clock,
         directory=lookups,
         admin=directory,
         invites=InMemoryInvites(directory),
         presences=presences,
-        mailbox=InMemoryMailbox(presences),
+        mailbox=mailbox,
         signals=InMemoryPendingSignals(),
         replay=InMemoryReplayGuard(),
         notifier=notifier,
         metrics=RecordingMetrics(),
         inferrer=FixedInferrer(),
+        receipts=InMemoryReceipts(mailbox),
         policy=policy or Policy(),
         sessions=sessions,
     )

@@ -18,11 +18,13 @@ from adapters.memory import (
     InMemoryPresenceStore,
     InMemoryReplayGuard,
 )
+from adapters.memory.receipts import InMemoryReceipts
 from adapters.postgres.stores import (
     PostgresDirectory,
     PostgresMailbox,
     PostgresPendingSignals,
     PostgresPresenceStore,
+    PostgresReceipts,
     PostgresReplayGuard,
 )
 from domain.ports import (
@@ -31,6 +33,7 @@ from domain.ports import (
     MeshAdmin,
     PendingSignals,
     PresenceStore,
+    ReceiptStore,
     ReplayGuard,
 )
 
@@ -47,6 +50,7 @@ class Stores:
     mailbox: Mailbox
     signals: PendingSignals
     replay: ReplayGuard
+    receipts: ReceiptStore
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -56,13 +60,15 @@ def stores(request: pytest.FixtureRequest) -> Stores:
     if request.param == "memory":
         directory = InMemoryDirectory()
         presences = InMemoryPresenceStore(directory)
+        mailbox = InMemoryMailbox(presences)
         return Stores(
             "memory",
             directory,  # type: ignore[arg-type]
             presences,
-            InMemoryMailbox(presences),
+            mailbox,
             InMemoryPendingSignals(),
             InMemoryReplayGuard(),
+            InMemoryReceipts(mailbox),
         )
     db = request.getfixturevalue("database")
     return Stores(
@@ -72,6 +78,7 @@ def stores(request: pytest.FixtureRequest) -> Stores:
         PostgresMailbox(db),
         PostgresPendingSignals(db),
         PostgresReplayGuard(db),
+        PostgresReceipts(db),
     )
 
 
@@ -98,3 +105,8 @@ def signals(stores: Stores) -> PendingSignals:
 @pytest.fixture
 def replay(stores: Stores) -> ReplayGuard:
     return stores.replay
+
+
+@pytest.fixture
+def receipts(stores: Stores) -> ReceiptStore:
+    return stores.receipts
