@@ -13,7 +13,6 @@ from domain.ports import Clock, Offload
 log = logging.getLogger("meshbroker.offload")
 
 
-
 class SystemClock(Clock):
     def now(self) -> datetime:
         return datetime.now(UTC)

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 from domain.errors import CloseReason
 from domain.model import Status
-from domain.receipts import Transition
 from domain.ports import Notifier
+from domain.receipts import Transition
 from domain.sessions import SessionRegistry
 from domain.usecases.context import Context
 from domain.usecases.deliver import deliver

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 
-from adapters import wire
+from protocol import wire
 
 KEEP = 1000  # messages whose receipts are kept (the most recently sent)
 _ORDER = {"queued": 0, "held": 0, "pushed": 1, "acked": 2, "expired": 2}

@@ -224,11 +224,12 @@ class Mailbox(Protocol):
         admitted priority, not sent by this presence, and that the claiming session
         (`session_id`) may take by `delivery.claimable_by` (a message for another
         session of the member waits while that session has not ended). Concurrent
-        claimers never get the same delivery."""
+        claimers never get the same delivery. The rule: domain/mailbox_rules.py."""
         ...
 
     async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:
-        """Mark delivered; ids that are not this member's deliveries are ignored."""
+        """Mark delivered; ids that are not this member's deliveries are ignored. A
+        message whose last delivery this acks is deleted (mailbox_rules.spent)."""
         ...
 
     async def acknowledge(

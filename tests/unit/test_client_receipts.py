@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from adapters import wire
 from client.receipts import Receipts, failed, later, reached
+from protocol import wire
 
 
 def _receipt(message_id: str, state: str) -> wire.Receipt:

@@ -7,6 +7,7 @@ from itertools import count
 
 from adapters.memory.presences import InMemoryPresenceStore
 from domain.delivery import claimable_by
+from domain.mailbox_rules import Claimant, claimable
 from domain.model import Message, Priority
 from domain.ports import Mailbox, ReceiptStore
 from domain.receipts import DeliveryState, Transition, sent_by, transition
@@ -57,17 +58,21 @@ class InMemoryMailbox(Mailbox):
         limit: int,
         session_id: str | None = None,
     ) -> list[Message]:
+        claimant = Claimant(member_id, presence_id, priorities, now)
         claimed: list[Message] = []
         for d in self.deliveries:
             if len(claimed) >= limit:
                 break
             if (
-                d.member_id == member_id
-                and d.delivered_at is None
-                and d.message.expires_at > now
-                and (d.lease_until is None or d.lease_until <= now)
-                and d.priority in priorities
-                and d.message.sender_presence_id != presence_id
+                d.delivered_at is None
+                and claimable(
+                    claimant,
+                    member_id=d.member_id,
+                    sender_presence_id=d.message.sender_presence_id,
+                    priority=d.priority,
+                    expires_at=d.message.expires_at,
+                    lease_until=d.lease_until,
+                )
                 and self._claimable(d, session_id)
             ):
                 d.leased_to, d.lease_until = connection_id, lease_until

@@ -49,6 +49,7 @@ MAX_BATCH = 512
 # so the final SELECT sorts by seq. The target-session condition is
 # domain.delivery.claimable_by: a message for one session ($8 is the claimer's) waits
 # while that session has an unended presence, in the same snapshot as the claim.
+# domain/mailbox_rules.py claimable and delivery.claimable_by, in one statement.
 _CLAIM = f"""
 WITH {SOFT}, picked AS (
     SELECT d.seq FROM mesh.deliveries d
@@ -79,7 +80,7 @@ ORDER BY leased.seq
 """
 
 # Delete a batch of acked (member, message) deliveries, and the messages this leaves
-# without any delivery. (The snapshot still shows the rows deleted here, hence `NOT IN acked`.
+# without any delivery (domain/mailbox_rules.py spent). (The snapshot still shows the rows deleted here, hence `NOT IN acked`.
 # Two members acking the last two deliveries of a message at the same instant can
 # each see the other's row and leave the message behind; prune removes it when it
 # expires.)

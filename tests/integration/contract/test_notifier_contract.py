@@ -20,7 +20,7 @@ import pytest
 from adapters.http.errors import CLOSES
 from adapters.postgres.database import Database
 from adapters.postgres.notifier import PostgresNotifier
-from adapters.wake import LocalNotifier, TaskNotifier
+from adapters.wake import Delivery, LocalNotifier, TaskNotifier
 from domain.errors import CloseReason
 from domain.model import Message, Status
 from domain.ports import Notifier
@@ -90,7 +90,10 @@ def _wire(local: LocalNotifier, node: Node) -> None:
     async def woken(member_ids: list[str]) -> None:
         node.woken.extend(member_ids)
 
-    local.deliver_with(woken)
+    async def unused(*_args: object) -> None:
+        pass
+
+    local.deliver_with(Delivery(woken, idle=unused, receipts=unused, watches_on=lambda _m: True))
     local.cache = node.cache
 
 
