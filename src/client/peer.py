@@ -16,29 +16,20 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Literal
-
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from typing import Literal
 
 from client import crypto, frames
 from client.errors import (
     BrokerError,
-    Disconnected,
-    Fatal,
     MeshpeerError,
     NotConnected,
-    Replaced,
-    TryAgain,
 )
-from client.hello import signed_hello
 from client.model import Incoming, PeerConfig
-from client.pending import Pending, Reply
-from client.receipts import Receipts, failed, later, reached
-from client.retry import Backoff, Seen
+from client.peer_supervise import Supervised
+from client.pending import Reply
+from client.receipts import failed, later, reached
 from protocol import wire
 
 log = logging.getLogger("meshpeer")
@@ -46,29 +37,9 @@ log = logging.getLogger("meshpeer")
 PUBKEY = re.compile(r"[0-9a-f]{64}")
 # A member's pubkey, or one session of it: `<pubkey>/<sessionId>` (claude-code.md 4).
 TARGET = re.compile(r"(?P<pubkey>[0-9a-f]{64})(?:/(?P<session>[^/\x00]{1,256}))?")
-_RETRYABLE = (OSError, InvalidHandshake, ConnectionClosed, TryAgain, TimeoutError, EOFError)
-REPLACED_DELAY = 2.0
 
 
-class Peer:
-    def __init__(self, config: PeerConfig, *, backoff: Backoff | None = None) -> None:
-        self.config = config
-        self.hello_ok: wire.HelloOk | None = None
-        self.on_hello: list[Callable[[wire.HelloOk], None]] = []
-        self._backoff = backoff or Backoff()
-        self._ws: ClientConnection | None = None
-        self._ready = asyncio.Event()
-        self._pending = Pending()
-        self._inbox: asyncio.Queue[Incoming] = asyncio.Queue()
-        self._queued: set[str] = set()
-        self._handled = Seen()
-        self._unsent_acks: list[str] = []
-        self._task: asyncio.Task[None] | None = None
-        self._closed = False
-        self._last_error: BaseException | None = None
-        self._last_timestamp = 0
-        self._receipts = Receipts()
-
+class Peer(Supervised):
     # ---- lifecycle
 
     async def __aenter__(self) -> Peer:
@@ -102,10 +73,6 @@ class Peer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, MeshpeerError):
                 await self._task
-
-    @property
-    def connected(self) -> bool:
-        return self._ready.is_set()
 
     # ---- requests
 
@@ -231,226 +198,6 @@ class Peer:
             raise NotConnected(f"no reply from the broker within {timeout:g} s") from None
         finally:
             self._pending.forget(future)
-
-    async def _write(self, frame: wire.ClientFrame) -> None:
-        ws = self._ws
-        if ws is None:
-            raise Disconnected("not connected")
-        try:
-            await ws.send(wire.encoder.encode(frame).decode())
-        except ConnectionClosed as exc:
-            raise Disconnected("connection closed while sending") from exc
-
-    # ---- receiving
-
-    async def messages(self) -> AsyncGenerator[Incoming, None]:
-        """Decrypted messages in arrival order. Each is acknowledged once the consumer
-        asks for the next one (or calls `ack`); one the consumer never finished (it
-        raised, or stopped without `ack`) is redelivered by the broker later."""
-        while True:
-            incoming = await self._next_incoming()
-            if incoming is None:
-                return
-            yield incoming
-            await self.ack(incoming)
-
-    async def ack(self, incoming: Incoming) -> None:
-        """Mark a message handled; idempotent."""
-        if incoming.message_id in self._handled:
-            return
-        self._mark_handled(incoming.message_id)
-        await self._flush_acks()
-
-    async def _next_incoming(self) -> Incoming | None:
-        if not self._inbox.empty():
-            return self._inbox.get_nowait()
-        getter = asyncio.ensure_future(self._inbox.get())
-        watched: set[asyncio.Future[Any]] = {getter}
-        if self._task is not None:
-            watched.add(self._task)
-        try:
-            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not getter.done():
-                getter.cancel()
-        if getter.done() and not getter.cancelled():
-            return getter.result()
-        self._raise_if_dead()
-        return None
-
-    def _mark_handled(self, message_id: str) -> None:
-        self._queued.discard(message_id)
-        self._handled.add(message_id)
-        self._unsent_acks.append(message_id)
-
-    async def _flush_acks(self) -> None:
-        if not self._unsent_acks or not self.connected:
-            return
-        ids, self._unsent_acks = self._unsent_acks, []
-        try:
-            await self._write(wire.ClientAck(message_ids=ids))
-        except Disconnected:
-            self._unsent_acks[:0] = ids  # sent again after the next hello
-
-    # ---- the connection loop
-
-    async def _supervise(self) -> None:
-        while not self._closed:
-            delay: float | None = None
-            try:
-                await self._session()
-            except Fatal:
-                raise
-            except _RETRYABLE as exc:
-                self._last_error = exc
-                self._fail_fast(exc)
-                delay = self._delay_after(exc)
-            finally:
-                self._lost()
-            if self._closed:
-                return
-            if delay is None:
-                delay = self._backoff.next_delay()
-            log.info("reconnecting in %.2f s (%s)", delay, frames.describe(self._last_error))
-            await asyncio.sleep(delay)
-
-    def _fail_fast(self, exc: BaseException) -> None:
-        """With `fail_fast`, and no hello accepted yet, a broker that is not there (or
-        a URL that is not its WebSocket: a 4xx answer) is reported at once, saying what
-        to check. A 5xx (a proxy while the broker restarts) is retried as before."""
-        if not self.config.fail_fast or self.hello_ok is not None:
-            return
-        url = self.config.url
-        if isinstance(exc, ConnectionRefusedError):
-            raise NotConnected(
-                f"{url} refused the connection: is `meshbroker serve` running there "
-                "(port BROKER_PORT, default 7900)?"
-            ) from exc
-        if isinstance(exc, InvalidStatus) and exc.response.status_code < 500:
-            raise NotConnected(
-                f"{url} answered HTTP {exc.response.status_code}, not a WebSocket: "
-                "the broker's path is /ws (ws://host:7900/ws)"
-            ) from exc
-
-    def _delay_after(self, exc: BaseException) -> float:
-        delay = self._backoff.next_delay()
-        if isinstance(exc, Replaced):
-            log.warning("session %s was taken over by another connection", self.config.session_id)
-            return REPLACED_DELAY + delay
-        return delay
-
-    async def _session(self) -> None:
-        async with connect(self.config.url, open_timeout=self.config.connect_timeout) as ws:
-            hello_ok = await self._handshake(ws)
-            self._ws = ws
-            self.hello_ok = hello_ok
-            self._backoff.reset()
-            self._ready.set()
-            log.info("connected: presence %s, status %s", hello_ok.presence_id, hello_ok.status)
-            for callback in self.on_hello:
-                callback(hello_ok)
-            await self._flush_acks()
-            with contextlib.suppress(ConnectionClosed):
-                async for raw in ws:
-                    await self._dispatch(raw)
-            frames.raise_for_close(ws)
-
-    async def _handshake(self, ws: ClientConnection) -> wire.HelloOk:
-        config = self.config
-        # Strictly increasing: two hellos in one millisecond would carry the same
-        # (deterministic) signature, and the broker refuses a replayed one.
-        self._last_timestamp = max(int(time.time() * 1000), self._last_timestamp + 1)
-        hello = signed_hello(
-            config.identity,
-            mesh_id=config.mesh_id,
-            member_id=config.member_id,
-            session_id=config.session_id,
-            pid=config.pid,
-            cwd=config.cwd,
-            timestamp_ms=self._last_timestamp,
-            capabilities=config.capabilities,
-        )
-        await ws.send(wire.encoder.encode(hello).decode())
-        async with asyncio.timeout(config.connect_timeout):
-            raw = await ws.recv()
-        frame = frames.decode(raw)
-        if isinstance(frame, wire.HelloOk):
-            return frame
-        if isinstance(frame, wire.Error) and frame.code == "unauthorized":
-            raise Fatal(f"unauthorized: {frame.message}")
-        detail = f"{frame.code}: {frame.message}" if isinstance(frame, wire.Error) else str(raw)
-        raise TryAgain(f"hello refused ({detail})")
-
-    def _lost(self) -> None:
-        self._ready.clear()
-        self._ws = None
-        self._pending.fail_all(Disconnected("connection to the broker lost"))
-
-    async def _dispatch(self, raw: str | bytes) -> None:
-        frame = frames.decode(raw)
-        if isinstance(frame, wire.Push):
-            self._on_push(frame)
-            await self._flush_acks()
-        elif isinstance(frame, wire.Receipt):
-            self._receipts.arrived(frame)
-        elif frame is not None and not self._pending.resolve(frame):
-            frames.log_unmatched(frame)
-
-    def _on_push(self, push: wire.Push) -> None:
-        if push.message_id in self._handled:
-            self._unsent_acks.append(push.message_id)  # our earlier ack was lost
-            return
-        if push.message_id in self._queued:
-            return
-        self._queued.add(push.message_id)
-        sealed = crypto.Sealed(nonce=push.nonce, ciphertext=push.ciphertext)
-        try:
-            opened = crypto.open_payload(self.config.identity.key, push.sender_pubkey, sealed)
-        except crypto.OpenError as exc:
-            log.warning("dropping message %s from %s: %s", push.message_id, push.sender_pubkey, exc)
-            self._mark_handled(push.message_id)
-            return
-        self._inbox.put_nowait(
-            Incoming(
-                message_id=push.message_id,
-                sender=push.sender_pubkey,
-                priority=push.priority,
-                text=opened.text,
-                encrypted=opened.encrypted,
-                created_at=push.created_at,
-            )
-        )
-
-    # ---- waiting
-
-    async def _until_ready(self, within: float | None) -> None:
-        if self.connected:
-            return
-        self._raise_if_dead()
-        waiter = asyncio.ensure_future(self._ready.wait())
-        watched: set[asyncio.Future[Any]] = {waiter}
-        if self._task is not None:
-            watched.add(self._task)
-        try:
-            await asyncio.wait(watched, timeout=within, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-        if self.connected:
-            return
-        self._raise_if_dead()
-        reason = frames.describe(self._last_error)
-        limit = "ever" if within is None else f"{within:g} s"
-        raise NotConnected(f"not connected to {self.config.url} within {limit} ({reason})")
-
-    def _raise_if_dead(self) -> None:
-        task = self._task
-        if task is None or not task.done():
-            return
-        failure = None if task.cancelled() else task.exception()
-        if failure is not None:
-            raise failure
-        if not self._closed:
-            raise NotConnected("the connection loop ended")
 
 
 __all__ = ["BrokerError", "Incoming", "Peer", "PeerConfig"]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from nacl.signing import SigningKey
 
-from client import crypto, peer
+from client import crypto, peer_supervise
 from client.errors import BrokerError, Disconnected, Fatal, NotConnected
 from client.identity import Identity
 from client.peer import Incoming, Peer, PeerConfig
@@ -174,8 +174,8 @@ async def eventually(condition: Callable[[], bool], within: float = 10.0) -> Non
 @pytest.fixture
 def broker(monkeypatch: pytest.MonkeyPatch) -> FakeBroker:
     fake = FakeBroker()
-    monkeypatch.setattr(peer, "connect", fake.connect)
-    monkeypatch.setattr(peer, "REPLACED_DELAY", 0.0)
+    monkeypatch.setattr(peer_supervise, "connect", fake.connect)
+    monkeypatch.setattr(peer_supervise, "REPLACED_DELAY", 0.0)
     return fake
 
 
