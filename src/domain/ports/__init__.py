@@ -1,0 +1,36 @@
+"""The ports: small Protocols named after the job, one kind per module (ADR 0029).
+Adapters subclass them; import them from here."""
+
+from domain.ports.clock import Clock
+from domain.ports.connection import Connection, ConnectionGone
+from domain.ports.guards import PendingSignals, ReplayGuard
+from domain.ports.inference import StatusInferrer
+from domain.ports.invites import InviteStore, Joiner
+from domain.ports.mailbox import Mailbox
+from domain.ports.members import MemberDirectory, MeshAdmin
+from domain.ports.metrics import Metrics
+from domain.ports.notifier import Notifier
+from domain.ports.offload import Offload
+from domain.ports.presences import Admitted, Arrival, PresenceStore
+from domain.ports.receipts import ReceiptStore
+
+__all__ = [
+    "Admitted",
+    "Arrival",
+    "Clock",
+    "Connection",
+    "ConnectionGone",
+    "InviteStore",
+    "Joiner",
+    "Mailbox",
+    "MemberDirectory",
+    "MeshAdmin",
+    "Metrics",
+    "Notifier",
+    "Offload",
+    "PendingSignals",
+    "PresenceStore",
+    "ReceiptStore",
+    "ReplayGuard",
+    "StatusInferrer",
+]
