@@ -225,7 +225,7 @@ async def _serve(
         port=settings.port,
         http=http_protocol,
         ws=ws_protocol,
-        ws_max_size=4 * settings.max_message_bytes,
+        ws_max_size=ctx.policy.transport_frame_limit,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_pong_timeout_seconds,
         ws_per_message_deflate=False,  # ciphertext does not compress; it cost ~20 % CPU

@@ -73,9 +73,21 @@ class Policy:
     # or a move to another instance keeps `dnd` (ADR 0025).
     manual_status_kept: timedelta = timedelta(hours=12)
     claim_batch: int = 256
+    # Frames a socket may have in flight (sends committing, client_acks deleting); the
+    # replies go out in frame order, and at this many the socket is not read until the
+    # oldest is answered: a sender's backlog stays in its own TCP buffers (ADR 0017).
+    pipeline_depth: int = 64
     receipt_retention: timedelta = timedelta(seconds=86400)
     status_rules: StatusRules = field(init=False)
     admission: Admission = field(init=False)
+
+    @property
+    def transport_frame_limit(self) -> int:
+        """The transport drops a frame over this (WebSocket close 1009). Below it, a
+        send over `max_message_bytes` is refused with `too_large`, and so is any other
+        frame over it (adapters/http/ws_pipeline.py): a send's JSON envelope may carry
+        its ciphertext's base64 and still get a clear refusal."""
+        return 4 * self.max_message_bytes
 
     def __post_init__(self) -> None:
         rules = StatusRules(fresh_window=self.hook_fresh_window, ttl=self.status_ttl)

@@ -1,5 +1,5 @@
 """After hello: frames read and started in order, replies written in the same order, at
-most PIPELINE_DEPTH in flight (ADR 0017)."""
+most Policy.pipeline_depth in flight (ADR 0017)."""
 
 from __future__ import annotations
 
@@ -18,18 +18,13 @@ from domain.ports import ConnectionGone
 from domain.sessions import Session
 from protocol import wire
 
-# Frames a socket may have in flight: sends committing, client_acks deleting. The
-# replies go out in frame order. When this many wait, the socket is not read until
-# the oldest is answered: a sender's backlog stays in its own TCP buffers.
-PIPELINE_DEPTH = 64
-
 
 async def converse(connection: WsConnection, session: Session, gateway: Gateway) -> None:
     """Read frames and start their work in order; a writer sends the replies in the
     same order as each one is ready (ADR 0017). Once the peer is gone the session is
     disconnected at once; the work already started finishes on its own."""
     replies: asyncio.Queue[Reply] = asyncio.Queue()
-    room = asyncio.Semaphore(PIPELINE_DEPTH)
+    room = asyncio.Semaphore(gateway.ctx.policy.pipeline_depth)
     start(_write_replies(connection, replies, room))
     try:
         while not connection.closed:
