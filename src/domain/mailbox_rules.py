@@ -1,5 +1,5 @@
 """What a session may claim, and when a message is done. The Postgres mailbox applies
-each inside one statement (adapters/postgres/mailbox.py `_CLAIM` and `_ACK`: two
+each inside one statement (adapters/postgres/mailbox_sql.py `CLAIM` and `ACK`: two
 claimers never take the same row, nothing reads a message left without deliveries;
 ADR 0004); the in-memory mailbox calls these functions."""
 

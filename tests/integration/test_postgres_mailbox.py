@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.postgres.database import Database
-from adapters.postgres.mailbox import _CLAIM, PostgresMailbox
+from adapters.postgres.mailbox import PostgresMailbox
+from adapters.postgres.mailbox_sql import CLAIM
 from domain.model import Priority
 from tests.integration.contract.support import at, message, new_id
 
@@ -98,7 +99,7 @@ async def test_claim_walks_the_member_queue_index(database: Database) -> None:
 
     async def explain(conn: object) -> str:
         rows = await conn.fetch(  # type: ignore[attr-defined]
-            "EXPLAIN " + _CLAIM,
+            "EXPLAIN " + CLAIM,
             member,
             "p",
             "c",

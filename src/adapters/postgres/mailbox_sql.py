@@ -1,0 +1,127 @@
+"""The mailbox's statements. Each applies a rule in one statement (ADR 0004): claim
+(domain/mailbox_rules.py claimable), ack and delete (spent), escalation, prune."""
+
+from __future__ import annotations
+
+from adapters.postgres.database import SOFT
+
+# Many sends share one commit (group commit): the messages of a batch and all their
+# deliveries go in one statement; ORDER BY n gives deliveries their seq in batch
+# order, which is arrival order.
+ENQUEUE = """
+WITH message AS (
+    INSERT INTO mesh.messages
+        (id, mesh_id, sender_member_id, sender_pubkey, sender_presence_id, priority,
+         nonce, ciphertext, created_at, expires_at, escalate_at)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::timestamptz[],
+                         $10::timestamptz[], $11::timestamptz[])
+)
+INSERT INTO mesh.deliveries
+    (message_id, member_id, priority, sender_presence_id, expires_at, escalate_at,
+     target_session_id)
+SELECT d.message_id, d.member_id, d.priority, d.sender_presence_id, d.expires_at,
+       d.escalate_at, d.target_session_id
+FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[],
+            $17::timestamptz[], $18::text[])
+     WITH ORDINALITY
+     AS d(message_id, member_id, priority, sender_presence_id, expires_at,
+          escalate_at, target_session_id, n)
+ORDER BY d.n
+"""
+
+
+# Pick the member's claimable deliveries in queue order, skipping rows another
+# claimer holds locked; lease them; return their messages. RETURNING has no order,
+# so the final SELECT sorts by seq. The target-session condition is
+# domain.delivery.claimable_by: a message for one session ($8 is the claimer's) waits
+# while that session has an unended presence, in the same snapshot as the claim.
+# domain/mailbox_rules.py claimable and delivery.claimable_by, in one statement.
+CLAIM = f"""
+WITH {SOFT}, picked AS (
+    SELECT d.seq FROM mesh.deliveries d
+    WHERE d.member_id = $1
+      AND d.sender_presence_id <> $2
+      AND d.priority = ANY($4::text[])
+      AND d.expires_at > $5
+      AND (d.lease_until IS NULL OR d.lease_until <= $5)
+      AND (d.target_session_id IS NULL
+           OR d.target_session_id = $8
+           OR NOT EXISTS (
+               SELECT 1 FROM mesh.presences p
+               WHERE p.member_id = d.member_id AND p.session_id = d.target_session_id
+                 AND p.ended_at IS NULL))
+    ORDER BY d.seq
+    LIMIT $7
+    FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE mesh.deliveries d SET leased_to = $3, lease_until = $6
+    FROM picked, soft WHERE d.seq = picked.seq
+    RETURNING d.seq, d.message_id, d.target_session_id
+)
+SELECT m.id, m.mesh_id, m.sender_member_id, m.sender_pubkey, m.sender_presence_id,
+       m.priority, m.nonce, m.ciphertext, m.created_at, m.expires_at, m.escalate_at,
+       leased.target_session_id
+FROM leased JOIN mesh.messages m ON m.id = leased.message_id
+ORDER BY leased.seq
+"""
+
+
+# Delete a batch of acked (member, message) deliveries, and the messages this leaves
+# without any delivery (domain/mailbox_rules.py spent). (The snapshot still shows the rows deleted here, hence `NOT IN acked`.
+# Two members acking the last two deliveries of a message at the same instant can
+# each see the other's row and leave the message behind; prune removes it when it
+# expires.)
+ACK = f"""
+WITH {SOFT}, acked AS (
+    DELETE FROM mesh.deliveries d
+    USING unnest($1::text[], $2::text[], $3::timestamptz[]) AS w(member_id, message_id, at),
+          soft
+    WHERE d.member_id = w.member_id AND d.message_id = w.message_id
+    RETURNING d.seq, d.member_id, d.message_id, w.at
+), emptied AS (
+    DELETE FROM mesh.messages m
+    WHERE m.id IN (SELECT message_id FROM acked)
+      AND NOT EXISTS (
+          SELECT 1 FROM mesh.deliveries d
+          WHERE d.message_id = m.id AND d.seq NOT IN (SELECT seq FROM acked)
+      )
+), kept AS (
+    -- the `acked` receipt, in the same statement (ADR 0027): receipts.advances, as
+    -- in PostgresReceipts (a row changes only while it is `pushed`)
+    INSERT INTO mesh.receipts AS r
+        (message_id, member_id, mesh_id, sender_member_id, sender_presence_id, state, at)
+    SELECT a.message_id, a.member_id, m.mesh_id, m.sender_member_id, m.sender_presence_id,
+           'acked', a.at
+    FROM acked a JOIN mesh.messages m ON m.id = a.message_id
+    ON CONFLICT (message_id, member_id) DO UPDATE
+        SET state = 'acked', at = EXCLUDED.at
+        WHERE r.state = 'pushed'
+    RETURNING r.message_id, r.member_id, r.escalated
+)
+SELECT a.member_id, a.message_id, a.at, m.mesh_id, m.sender_member_id, m.sender_presence_id,
+       k.message_id IS NOT NULL AS advanced, coalesce(k.escalated, false) AS escalated
+FROM acked a JOIN mesh.messages m ON m.id = a.message_id
+LEFT JOIN kept k ON k.message_id = a.message_id AND k.member_id = a.member_id
+"""
+
+
+# Raise to `now` the deliveries whose escalation deadline passed (the partial index
+# deliveries_escalate_at holds exactly the candidates).
+ESCALATE = """
+WITH raised AS (
+    UPDATE mesh.deliveries SET priority = 'now'
+    WHERE escalate_at IS NOT NULL AND priority <> 'now'
+      AND escalate_at <= $1 AND expires_at > $1
+    RETURNING member_id
+)
+SELECT DISTINCT member_id FROM raised
+"""
+PRUNE = """
+WITH expired AS (
+    DELETE FROM mesh.deliveries WHERE expires_at <= $1 RETURNING seq
+), messages AS (
+    DELETE FROM mesh.messages WHERE expires_at <= $1
+)
+SELECT count(*) FROM expired
+"""
