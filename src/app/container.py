@@ -17,6 +17,7 @@ from adapters.postgres.database import Database
 from adapters.postgres.liveness import LivenessLock
 from adapters.postgres.notifier import PostgresNotifier
 from adapters.postgres.stores import (
+    PostgresAdmissions,
     PostgresDirectory,
     PostgresInvites,
     PostgresMailbox,
@@ -27,6 +28,7 @@ from adapters.postgres.stores import (
 from app.config import Settings
 from domain.policy import Policy
 from domain.ports import (
+    Admissions,
     Clock,
     InviteStore,
     Mailbox,
@@ -62,6 +64,7 @@ def assemble(
     mailbox: Mailbox,
     signals: PendingSignals,
     replay: ReplayGuard,
+    admissions: Admissions,
     notifier: Notifier,
     local: TaskNotifier,
     metrics: Metrics,
@@ -78,6 +81,7 @@ def assemble(
         mailbox=mailbox,
         signals=signals,
         replay=replay,
+        admissions=admissions,
         notifier=notifier,
         metrics=metrics,
         inferrer=inferrer,
@@ -126,6 +130,7 @@ class Container(containers.DeclarativeContainer):
     mailbox = providers.Singleton(PostgresMailbox, database)
     signals = providers.Singleton(PostgresPendingSignals, database)
     replay = providers.Singleton(PostgresReplayGuard, database)
+    admissions = providers.Singleton(PostgresAdmissions, database, liveness)
 
     context = providers.Singleton(
         assemble,
@@ -137,6 +142,7 @@ class Container(containers.DeclarativeContainer):
         mailbox=mailbox,
         signals=signals,
         replay=replay,
+        admissions=admissions,
         notifier=notifier,
         local=local_notifier,
         metrics=metrics,

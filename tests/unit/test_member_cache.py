@@ -478,6 +478,7 @@ async def test_an_admin_process_that_never_listens_never_caches() -> None:
         presences=None,  # type: ignore[arg-type]
         mailbox=None,  # type: ignore[arg-type]
         signals=None,  # type: ignore[arg-type]
+        admissions=None,  # type: ignore[arg-type]
         replay=None,  # type: ignore[arg-type]
         notifier=notifier,
         local=notifier.local,

@@ -3,6 +3,7 @@ from __future__ import annotations
 from functools import partial
 
 from adapters.cache import CachingDirectory
+from adapters.memory.admissions import InMemoryAdmissions
 from adapters.memory.clock import FakeClock
 from adapters.memory.directory import InMemoryDirectory
 from adapters.memory.guards import InMemoryPendingSignals, InMemoryReplayGuard
@@ -34,15 +35,19 @@ def memory_context(
         notifier.cache = CachingDirectory(directory, clock)
         lookups = notifier.cache
     presences = InMemoryPresenceStore(directory)
+    mailbox = InMemoryMailbox(presences)
+    signals = InMemoryPendingSignals()
+    replay = InMemoryReplayGuard()
     ctx = Context(
         clock=clock,
         directory=lookups,
         admin=directory,
         invites=InMemoryInvites(directory),
         presences=presences,
-        mailbox=InMemoryMailbox(presences),
-        signals=InMemoryPendingSignals(),
-        replay=InMemoryReplayGuard(),
+        mailbox=mailbox,
+        signals=signals,
+        replay=replay,
+        admissions=InMemoryAdmissions(presences, replay, mailbox, signals),
         notifier=notifier,
         metrics=RecordingMetrics(),
         inferrer=FixedInferrer(),

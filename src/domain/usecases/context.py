@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from domain.departures import Departures
 from domain.policy import Policy
 from domain.ports import (
+    Admissions,
     Clock,
     InviteStore,
     Mailbox,
@@ -34,6 +35,7 @@ class Context:
     mailbox: Mailbox
     signals: PendingSignals
     replay: ReplayGuard
+    admissions: Admissions  # a hello's writes in one step (ADR 0028)
     notifier: Notifier
     metrics: Metrics
     inferrer: StatusInferrer

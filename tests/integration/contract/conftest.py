@@ -18,7 +18,9 @@ from adapters.memory import (
     InMemoryPresenceStore,
     InMemoryReplayGuard,
 )
+from adapters.memory.admissions import InMemoryAdmissions
 from adapters.postgres.stores import (
+    PostgresAdmissions,
     PostgresDirectory,
     PostgresMailbox,
     PostgresPendingSignals,
@@ -26,6 +28,7 @@ from adapters.postgres.stores import (
     PostgresReplayGuard,
 )
 from domain.ports import (
+    Admissions,
     Mailbox,
     MemberDirectory,
     MeshAdmin,
@@ -47,6 +50,7 @@ class Stores:
     mailbox: Mailbox
     signals: PendingSignals
     replay: ReplayGuard
+    admissions: Admissions
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -56,13 +60,17 @@ def stores(request: pytest.FixtureRequest) -> Stores:
     if request.param == "memory":
         directory = InMemoryDirectory()
         presences = InMemoryPresenceStore(directory)
+        mailbox = InMemoryMailbox(presences)
+        signals = InMemoryPendingSignals()
+        replay = InMemoryReplayGuard()
         return Stores(
             "memory",
             directory,  # type: ignore[arg-type]
             presences,
-            InMemoryMailbox(presences),
-            InMemoryPendingSignals(),
-            InMemoryReplayGuard(),
+            mailbox,
+            signals,
+            replay,
+            InMemoryAdmissions(presences, replay, mailbox, signals),
         )
     db = request.getfixturevalue("database")
     return Stores(
@@ -72,6 +80,7 @@ def stores(request: pytest.FixtureRequest) -> Stores:
         PostgresMailbox(db),
         PostgresPendingSignals(db),
         PostgresReplayGuard(db),
+        PostgresAdmissions(db),
     )
 
 
@@ -98,3 +107,8 @@ def signals(stores: Stores) -> PendingSignals:
 @pytest.fixture
 def replay(stores: Stores) -> ReplayGuard:
     return stores.replay
+
+
+@pytest.fixture
+def admissions(stores: Stores) -> Admissions:
+    return stores.admissions
