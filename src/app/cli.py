@@ -192,6 +192,16 @@ async def _migrate(settings: Settings) -> dict[str, list[str]]:
         return {"applied": await migrate(dsn)}
 
 
+def _loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop unless BROKER_EVENT_LOOP=asyncio (issue 18: measured in
+    docs/benchmarks.md); the admin commands keep the default loop."""
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -202,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level)
     try:
         if args.command == "serve":
-            return asyncio.run(serve(settings))
+            with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
+                return runner.run(serve(settings))
         if args.command == "migrate":
             report = asyncio.run(_migrate(settings))
         else:

@@ -90,6 +90,7 @@ class Settings:
     data_dir: Path = Path("./.meshbroker")
     skip_migrate: bool = False
     log_level: str = "info"
+    event_loop: str = "uvloop"  # BROKER_EVENT_LOOP: uvloop or asyncio (issue 18)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -126,6 +127,7 @@ class Settings:
             data_dir=Path(r.text("BROKER_DATA_DIR", "./.meshbroker")),
             skip_migrate=r.flag("BROKER_SKIP_MIGRATE", False),
             log_level=r.choice("LOG_LEVEL", _LOG_LEVELS, "info"),
+            event_loop=r.choice("BROKER_EVENT_LOOP", ("uvloop", "asyncio"), "uvloop"),
         )
         if r.errors:
             raise ConfigError(r.errors)

@@ -47,6 +47,7 @@ VARIABLES: list[tuple[str, str, Any, str, Any, list[str]]] = [
     ("WS_PING_INTERVAL_SECONDS", "ws_ping_interval_seconds", 30, "10", 10, ["0", "x"]),
     ("WS_PONG_TIMEOUT_SECONDS", "ws_pong_timeout_seconds", 45, "15", 15, ["0", "-45"]),
     ("MEMBER_CACHE_SECONDS", "member_cache_seconds", 5, "0", 0, ["-1", "off"]),
+    ("BROKER_EVENT_LOOP", "event_loop", "uvloop", "asyncio", "asyncio", ["tokio", "1"]),
     ("BROKER_DATA_DIR", "data_dir", Path(".meshbroker"), "/var/lib/mb", Path("/var/lib/mb"), []),
     ("BROKER_SKIP_MIGRATE", "skip_migrate", False, "1", True, ["2", "yes", "maybe"]),
     ("LOG_LEVEL", "log_level", "info", "debug", "debug", ["verbose", "trace"]),
