@@ -100,6 +100,10 @@ def assemble(
     return ctx
 
 
+def _new_instance_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     dsn = providers.Dependency(instance_of=str)
@@ -108,7 +112,10 @@ class Container(containers.DeclarativeContainer):
     database = providers.Resource(open_database, dsn=dsn, max_size=pool_size)
     clock = providers.Singleton(SystemClock)
     sessions = providers.Singleton(SessionRegistry)
-    instance = providers.Object(uuid.uuid4().hex[:12])
+    # Made when a container first asks for it, once per container: every process (and
+    # every `serve --workers` worker) is an instance of its own, never one id made at
+    # import and inherited by a fork.
+    instance = providers.Singleton(_new_instance_id)
     local_notifier = providers.Singleton(TaskNotifier, sessions)
     notifier = providers.Singleton(PostgresNotifier, local_notifier, database, dsn, instance)
     metrics = providers.Singleton(OtelMetrics)

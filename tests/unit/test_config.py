@@ -310,3 +310,13 @@ def test_invites_carry_the_public_url_else_this_machines_port() -> None:
     assert Settings.from_env({"BROKER_PORT": "7911"}).invite_url() == "ws://127.0.0.1:7911/ws"
     public = {"BROKER_PUBLIC_URL": "wss://mesh.example.com/ws"}
     assert Settings.from_env(public).invite_url() == "wss://mesh.example.com/ws"
+
+
+def test_each_container_is_an_instance_of_its_own() -> None:
+    """The instance id is made per container, not once at import (issue 18: workers)."""
+    from app.container import Container
+
+    first, second = Container(), Container()
+
+    assert first.instance() == first.instance()
+    assert first.instance() != second.instance()

@@ -3,11 +3,13 @@ Postgres (`mesh.enter_presence`)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from domain.errors import CapacityExceeded, Unauthorized
 from domain.model import HookSignal, Priority, Status
-from domain.ports import Admissions, Arrival, Entry, Mailbox, PendingSignals, PresenceStore
+from domain.ports import Admissions, Arrival, Entered, Entry, Mailbox, PendingSignals, PresenceStore
 from tests.integration.contract.conftest import Directory
 from tests.integration.contract.support import INITIAL, arrival, at, member, mesh, message
 from tests.integration.contract.test_replay_contract import signature
@@ -111,3 +113,32 @@ async def test_the_sessions_newest_pending_signal_is_taken(
     assert entered.signal.status is Status.WORKING
     assert entered.signal.received_at == at(2)
     assert await signals.take(session, None, "/elsewhere", at(0)) is None  # all taken
+
+
+async def test_hellos_in_flight_together_each_get_their_own_outcome(
+    directory: Directory, admissions: Admissions, presences: PresenceStore
+) -> None:
+    """On Postgres these share one statement (ADR 0028); each still gets what it would
+    have got alone, in the order they came."""
+    mesh_id, ada = await _member(directory)
+    other_mesh, bob = await _member(directory)
+    sig = signature()
+
+    outcomes = await asyncio.gather(
+        admissions.enter(entry(arrival(mesh_id, ada, "s1"), sig)),
+        admissions.enter(entry(arrival(mesh_id, ada, "s2"), sig)),  # the same signature
+        admissions.enter(entry(arrival(mesh_id, ada, "s3"), signature())),
+        admissions.enter(entry(arrival(mesh_id, ada, "s4"), capacity=2)),  # the third
+        admissions.enter(entry(arrival(other_mesh, bob, "s1"), signature())),
+        return_exceptions=True,
+    )
+
+    first, replayed, third, full, elsewhere = outcomes
+    assert isinstance(first, Entered) and first.admitted.presence.session_id == "s1"
+    assert isinstance(replayed, Unauthorized)
+    assert isinstance(third, Entered) and third.admitted.presence.online
+    assert isinstance(full, CapacityExceeded)
+    assert isinstance(elsewhere, Entered) and elsewhere.admitted.presence.mesh_id == other_mesh
+    assert sorted(await presences.connections_of(ada)) == sorted(
+        [first.admitted.presence.connection_id, third.admitted.presence.connection_id]
+    )
