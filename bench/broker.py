@@ -29,6 +29,9 @@ BENCH_ENV = {
     "SEND_RATE_BURST": "1000000",
     "HOOK_RATE_LIMIT_PER_MIN": "100000000",
     "MAX_CONNECTIONS_PER_MESH": "100000",
+    # Every benchmark client comes from 127.0.0.1, thousands of hellos at once.
+    "MAX_PENDING_CONNECTIONS": "100000",
+    "MAX_PENDING_CONNECTIONS_PER_IP": "100000",
 }
 
 

@@ -364,6 +364,7 @@ async def run(args: argparse.Namespace) -> int:
             MAX_CONNECTIONS_PER_MESH=str(per_mesh * 2),
             RECONNECT_GRACE_SECONDS=str(GRACE_SECONDS),
             ACK_TIMEOUT_SECONDS="10",
+            MAX_PENDING_CONNECTIONS_PER_IP="100000",  # every peer comes from 127.0.0.1
         ).start()
         soak = Soak(args, broker, database, [m.id for m in meshes], people, mates)
         print(

@@ -87,6 +87,9 @@ class Settings:
     ws_ping_interval_seconds: float = 30
     ws_pong_timeout_seconds: float = 45
     member_cache_seconds: float = 5
+    ws_write_timeout_seconds: float = 5
+    max_pending_connections: int = 1024
+    max_pending_connections_per_ip: int = 128
     data_dir: Path = Path("./.meshbroker")
     skip_migrate: bool = False
     log_level: str = "info"
@@ -124,6 +127,9 @@ class Settings:
             ws_ping_interval_seconds=r.seconds("WS_PING_INTERVAL_SECONDS", 30),
             ws_pong_timeout_seconds=r.seconds("WS_PONG_TIMEOUT_SECONDS", 45),
             member_cache_seconds=r.seconds("MEMBER_CACHE_SECONDS", 5, allow_zero=True),
+            ws_write_timeout_seconds=r.seconds("WS_WRITE_TIMEOUT_SECONDS", 5),
+            max_pending_connections=r.positive_int("MAX_PENDING_CONNECTIONS", 1024),
+            max_pending_connections_per_ip=r.positive_int("MAX_PENDING_CONNECTIONS_PER_IP", 128),
             data_dir=Path(r.text("BROKER_DATA_DIR", "./.meshbroker")),
             skip_migrate=r.flag("BROKER_SKIP_MIGRATE", False),
             log_level=r.choice("LOG_LEVEL", _LOG_LEVELS, "info"),

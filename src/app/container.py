@@ -97,6 +97,7 @@ def assemble(
             directory.suspend()
     if isinstance(notifier, PostgresNotifier):
         notifier.on_status = partial(apply_status, ctx)
+        notifier.on_lost = lambda: ctx.metrics.listen_lost()
     return ctx
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import inspect
 import logging
 import os
+import resource
 import signal
 import socket
 import time
@@ -20,12 +22,14 @@ import uvicorn
 
 from adapters.http.app import create_app
 from adapters.http.gateway import Gateway
+from adapters.http.guard import Guard, Throttled, protocols
 from app.config import Settings
 from app.container import Container
 from app.database import open_store
 from app.tasks import Background, HealthMonitor
 from domain.admission import HelloAuth
 from domain.errors import DomainError
+from domain.pending import PendingLimits
 from domain.usecases import connect
 
 log = logging.getLogger("meshbroker.server")
@@ -77,6 +81,50 @@ class BrokerServer(uvicorn.Server):
             self.port = self.servers[0].sockets[0].getsockname()[1]
         if self.started:
             self.ready.set()
+
+
+def raise_fd_limit() -> int:
+    """Let the process open as many files as its hard limit allows; return the limit
+    (0 when unknown). The pending-connection bound is kept under half of it, so that
+    connections that have proved nothing never take the last file descriptors."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            hard = max(soft, 65536)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        return int(soft)
+    except (ValueError, OSError) as exc:
+        log.warning("file descriptor limit not raised", extra={"ctx": {"error": str(exc)}})
+        return 0
+
+
+def pending_bound(configured: int, fd_limit: int) -> int:
+    """MAX_PENDING_CONNECTIONS, lowered to half the file descriptor limit if above it."""
+    if fd_limit <= 0 or configured <= fd_limit // 2:
+        return configured
+    bound = max(1, fd_limit // 2)
+    log.warning(
+        "MAX_PENDING_CONNECTIONS lowered to half the file descriptor limit",
+        extra={"ctx": {"configured": configured, "used": bound, "fd_limit": fd_limit}},
+    )
+    return bound
+
+
+_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_out_of_resources = Throttled(log, "out of file descriptors: new connections wait", every=10.0)
+
+
+def quiet_resource_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncio reports each failed accept() with a traceback (once a second per
+    listening socket, plus every failure elsewhere): when the process is out of file
+    descriptors, one line every 10 s says so instead."""
+    exc = context.get("exception")
+    if isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS:
+        _out_of_resources(error=str(exc))
+        return
+    loop.default_exception_handler(context)
 
 
 async def resolve(value: Any) -> Any:
@@ -148,11 +196,31 @@ async def _serve(
         healthy=lambda: monitor.healthy,
         health_info=health_info,
         render_metrics=metrics.render,
+        write_timeout=settings.ws_write_timeout_seconds,
     )
+    fd_limit = raise_fd_limit()
+    guard = Guard(
+        limits=PendingLimits(
+            total=pending_bound(settings.max_pending_connections, fd_limit),
+            per_address=settings.max_pending_connections_per_ip,
+        ),
+        request_timeout=settings.hello_timeout_seconds,
+        write_timeout=settings.ws_write_timeout_seconds,
+        on_refused=metrics.connection_rejected,
+        # A WebSocket's hello timeout is counted by the app (ws.py); the protocol's own
+        # deadline behind it would count the same socket twice.
+        on_timeout=lambda phase: (
+            metrics.connection_rejected("hello_timeout") if phase == "http" else None
+        ),
+    )
+    http_protocol, ws_protocol = protocols(guard)
+    asyncio.get_running_loop().set_exception_handler(quiet_resource_errors)
     config = uvicorn.Config(
-        create_app(gateway),
+        create_app(gateway, openapi=not settings.production),
         host=settings.host,
         port=settings.port,
+        http=http_protocol,
+        ws=ws_protocol,
         ws_max_size=4 * settings.max_message_bytes,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_pong_timeout_seconds,

@@ -136,10 +136,35 @@ def _parser() -> Parser:
     commands.add_parser(
         "hook",
         help="report a Claude Code hook event (JSON on stdin); always exits 0",
-        description="Read a Claude Code hook event on stdin and post the matching status "
-        "(UserPromptSubmit, PreToolUse, PostToolUse: working; Stop, SessionStart, "
-        "SessionEnd: idle) to the broker. Never fails and never takes more than 2 s.",
+        description="Read a Claude Code hook event on stdin, post the matching status "
+        "(waiting, working or idle; see docs/claude-code.md) to the broker, and on "
+        "UserPromptSubmit, PostToolUse and SessionStart print the session's unread "
+        "messages as additionalContext. Never fails and never takes more than 2 s.",
     )
+    commands.add_parser(
+        "mcp",
+        parents=identity,
+        help="the MCP server Claude Code runs (JSON-RPC on stdio)",
+        description="Serve the mesh tools (mesh_send, mesh_peers, mesh_inbox, mesh_status) "
+        "to Claude Code over stdio, holding the session's broker connection. "
+        "MESHPEER_CHANNEL=1 also pushes each message as a channel event.",
+    )
+    install = commands.add_parser(
+        "install",
+        parents=identity,
+        help="register meshpeer with Claude Code (MCP server and hooks)",
+        description="Register the MCP server `meshpeer` and merge the hooks into Claude "
+        "Code's settings; idempotent, keeps everything else, backs up what it changes.",
+    )
+    install.add_argument("--scope", choices=("user", "project"), default="user")
+    install.add_argument("--dry-run", action="store_true", help="print what would change")
+    claude = commands.add_parser(
+        "claude",
+        help="run Claude Code with meshpeer's channel on",
+        description="Run `claude --dangerously-load-development-channels server:meshpeer "
+        "ARGS...` with MESHPEER_CHANNEL=1, so that messages arrive as channel events.",
+    )
+    claude.add_argument("args", nargs="*", help="passed on to claude")
     return parser
 
 
@@ -172,11 +197,23 @@ def print_json(value: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["claude"] and argv[1:] not in (["-h"], ["--help"]):
+        # Everything after `claude` is Claude Code's, flags included.
+        argv = ["claude", "--", *argv[1:]]
     args = _parser().parse_args(argv)
     if args.command == "hook":
         from client import hook
 
         return hook.main()
+    if args.command == "mcp":  # never fails the handshake on a missing identity
+        from client.mcp.main import main as serve_mcp
+
+        return serve_mcp(args)
+    if args.command in ("install", "claude"):
+        from client import install
+
+        return install.main(args)
     try:
         if args.command == "keygen":
             return _keygen(args.out)

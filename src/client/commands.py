@@ -17,7 +17,9 @@ import msgspec
 from adapters import wire
 from client.cli import UsageError, print_json
 from client.errors import Fatal, MeshpeerError
+from client.hello import TRANSIENT
 from client.identity import KeyFileError, load_key
+from client.names import Names
 from client.peer import Peer, PeerConfig
 from client.profiles import identity_hint
 from client.sessions import find_session, remove_session, write_session
@@ -54,29 +56,50 @@ def _configure_logging(command: str) -> None:
 
 
 def _config(args: argparse.Namespace, settings: dict[str, str | None]) -> PeerConfig:
+    session = settings["session"]
+    if session is None and args.command == "status":
+        assert settings["mesh"] and settings["member"]
+        session = _listening_session(settings["mesh"], settings["member"])
+        if session is None:
+            raise NoSession(
+                f"no `meshpeer listen` session of this mesh and member runs in {os.getcwd()}: "
+                "start one here, or name a session with --session"
+            )
+    # A one-shot command leaves no session behind; one that takes over a named
+    # session (status of the listening session) must not end it.
+    transient = args.command != "listen" and session is None
+    return peer_config(
+        settings,
+        session or f"meshpeer-{secrets.token_hex(8)}",
+        transient=transient,
+        fail_fast=args.command != "listen",
+    )
+
+
+def peer_config(
+    settings: dict[str, str | None],
+    session_id: str,
+    *,
+    transient: bool = False,
+    fail_fast: bool = False,
+) -> PeerConfig:
+    """The connection settings of a session; UsageError for a bad key file."""
     key, mesh, member, url = settings["key"], settings["mesh"], settings["member"], settings["url"]
     assert key and mesh and member and url
     try:
         identity = load_key(Path(key))
     except KeyFileError as exc:
         raise UsageError("--key", str(exc)) from None
-    session = settings["session"]
-    if session is None and args.command == "status":
-        session = _listening_session(mesh, member)
-        if session is None:
-            raise NoSession(
-                f"no `meshpeer listen` session of this mesh and member runs in {os.getcwd()}: "
-                "start one here, or name a session with --session"
-            )
     return PeerConfig(
         url=url,
         mesh_id=mesh,
         member_id=member,
         identity=identity,
-        session_id=session or f"meshpeer-{secrets.token_hex(8)}",
+        session_id=session_id,
         cwd=os.getcwd(),
         pid=os.getppid(),
-        fail_fast=args.command != "listen",
+        capabilities=("ack", TRANSIENT) if transient else ("ack",),
+        fail_fast=fail_fast,
     )
 
 
@@ -133,14 +156,16 @@ async def listen(config: PeerConfig, count: int | None, seconds: float | None) -
     """Print messages until `count` arrived or `seconds` passed, keeping the session's
     hook token on file while connected."""
     peer = Peer(config)
-    peer.on_hello.append(lambda ok: _record_session(config, ok))
+    peer.on_hello.append(lambda ok: record_session(config, ok))
+    names = Names(peer)
     received = 0
     try:
         async with asyncio.timeout(seconds):
             await peer.start(within=None)
             async with contextlib.aclosing(peer.messages()) as messages:
                 async for incoming in messages:
-                    print_json(incoming.as_json())
+                    sender = await names.name_of(incoming.sender)
+                    print_json(incoming.as_json() | {"from": sender, "fromPubkey": incoming.sender})
                     await peer.ack(incoming)
                     received += 1
                     if count is not None and received >= count:
@@ -161,7 +186,7 @@ async def listen(config: PeerConfig, count: int | None, seconds: float | None) -
     return 0
 
 
-def _record_session(config: PeerConfig, ok: wire.HelloOk) -> None:
+def record_session(config: PeerConfig, ok: wire.HelloOk) -> None:
     """Keep the hook token on file; a failure costs the hooks their token, not the session."""
     try:
         path = _write_record(config, ok)

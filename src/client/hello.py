@@ -8,7 +8,10 @@ import time
 from adapters import wire
 from client.identity import Identity
 
-CAPABILITIES = ["ack"]
+CAPABILITIES = ("ack",)
+# A one-shot command (send, peers, ...): its presence ends when it closes and others'
+# list_peers never show it (claude-code.md section 4).
+TRANSIENT = "transient"
 
 
 def canonical(mesh_id: str, member_id: str, pubkey: str, session_id: str, timestamp: int) -> bytes:
@@ -24,6 +27,7 @@ def signed_hello(
     pid: int | None,
     cwd: str,
     timestamp_ms: int | None = None,
+    capabilities: tuple[str, ...] = CAPABILITIES,
 ) -> wire.Hello:
     """A fresh hello; every connection attempt needs its own (the broker refuses replays)."""
     timestamp = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
@@ -38,5 +42,5 @@ def signed_hello(
         timestamp=timestamp,
         pid=pid,
         cwd=cwd,
-        capabilities=list(CAPABILITIES),
+        capabilities=list(capabilities),
     )

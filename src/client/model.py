@@ -19,6 +19,7 @@ class PeerConfig:
     pid: int | None
     connect_timeout: float = 10.0
     request_timeout: float = 30.0
+    capabilities: tuple[str, ...] = ("ack",)
     # Before the first accepted hello, a refused connection or a non-WebSocket answer
     # fails at once instead of being retried (one-shot commands; not `listen`).
     fail_fast: bool = False

@@ -41,6 +41,8 @@ from client.retry import Backoff, Seen
 log = logging.getLogger("meshpeer")
 
 PUBKEY = re.compile(r"[0-9a-f]{64}")
+# A member's pubkey, or one session of it: `<pubkey>/<sessionId>` (claude-code.md 4).
+TARGET = re.compile(r"(?P<pubkey>[0-9a-f]{64})(?:/(?P<session>[^/\x00]{1,256}))?")
 _RETRYABLE = (OSError, InvalidHandshake, ConnectionClosed, TryAgain, TimeoutError, EOFError)
 REPLACED_DELAY = 2.0
 
@@ -110,10 +112,13 @@ class Peer:
         priority: wire.PriorityName = "next",
         ttl_seconds: int | None = None,
     ) -> wire.Ack:
-        """Encrypt `text` for `to` (a member pubkey, or `*`), send it, return the ack."""
-        if to != crypto.BROADCAST and PUBKEY.fullmatch(to) is None:
+        """Encrypt `text` for `to` (a member pubkey, `<pubkey>/<sessionId>` for one of its
+        sessions, or `*`), send it, return the ack."""
+        target = TARGET.fullmatch(to)
+        if to != crypto.BROADCAST and target is None:
             raise ValueError("target must be a member pubkey (64 lowercase hex) or '*'")
-        sealed = crypto.seal(self.config.identity.key, to, text)
+        recipient = to if target is None else target["pubkey"]
+        sealed = crypto.seal(self.config.identity.key, recipient, text)
         request_id = self._pending.new_id("s")
         frame = wire.Send(
             target_spec=to,
@@ -139,8 +144,23 @@ class Peer:
         assert isinstance(reply, wire.Peers)
         return reply.peers
 
+    async def list_members(self) -> list[wire.MemberInfo]:
+        """Every unrevoked member of the mesh, connected or not."""
+        request_id = self._pending.new_id("m")
+        frame = wire.ListMembers(id=request_id)
+        reply = await self._request(frame, lambda: self._pending.expect(request_id))
+        assert isinstance(reply, wire.Members)
+        return list(reply.members)
+
+    @property
+    def last_error(self) -> str:
+        """Why the last connection attempt failed, in words."""
+        return frames.describe(self._last_error)
+
     async def _request(
-        self, frame: wire.ClientFrame, expect: Callable[[], asyncio.Future[Reply]]
+        self,
+        frame: wire.ClientFrame,
+        expect: Callable[[], asyncio.Future[Reply]],
     ) -> Reply:
         timeout = self.config.request_timeout
         await self._until_ready(timeout)
@@ -290,6 +310,7 @@ class Peer:
             pid=config.pid,
             cwd=config.cwd,
             timestamp_ms=self._last_timestamp,
+            capabilities=config.capabilities,
         )
         await ws.send(wire.encoder.encode(hello).decode())
         async with asyncio.timeout(config.connect_timeout):

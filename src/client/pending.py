@@ -14,7 +14,7 @@ from collections import deque
 from adapters import wire
 from client.errors import BrokerError
 
-Reply = wire.Ack | wire.Peers | wire.StatusReply
+Reply = wire.Ack | wire.Peers | wire.StatusReply | wire.Members
 
 
 class Pending:
@@ -48,7 +48,7 @@ class Pending:
             return False
         if isinstance(frame, wire.Error):
             future.set_exception(BrokerError(frame.code, frame.message))
-        elif isinstance(frame, wire.Ack | wire.Peers | wire.StatusReply):
+        elif isinstance(frame, wire.Ack | wire.Peers | wire.StatusReply | wire.Members):
             future.set_result(frame)
         return True
 
@@ -57,7 +57,10 @@ class Pending:
             isinstance(frame, wire.Error) and frame.id is None
         ):
             return self._status.popleft() if self._status else None
-        if isinstance(frame, wire.Ack | wire.Peers | wire.Error) and frame.id is not None:
+        if (
+            isinstance(frame, wire.Ack | wire.Peers | wire.Error | wire.Members)
+            and frame.id is not None
+        ):
             return self._by_id.pop(str(frame.id), None)
         return None
 

@@ -27,6 +27,14 @@ class Rejected(DomainError):
         self.code = code
 
 
+class Revoked(Rejected):
+    """A send from a member revoked (or removed) since its hello: refused, and its
+    socket is closed as a revocation closes it."""
+
+    def __init__(self, message: str = "this member has been revoked") -> None:
+        super().__init__("unauthorized", message)
+
+
 class RateLimited(DomainError):
     """A hook report over its `(pid, cwd)` budget."""
 

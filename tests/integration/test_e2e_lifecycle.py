@@ -195,6 +195,7 @@ async def test_the_contract_log_events_are_written_as_json_lines(
         f"{broker.http}/hook/set-status",
         method="POST",
         data=b'{"cwd": "/home/ada/proj", "pid": 4242, "status": "working"}',
+        headers={"content-type": "application/json"},
     )
     urllib.request.urlopen(request, timeout=10).close()
     await peer.close()

@@ -32,6 +32,7 @@ def _get(url: str) -> int:
 def _hook(broker: BrokerProcess) -> tuple[int, dict[str, object]]:
     body = json.dumps({"cwd": "/outage", "pid": 1, "status": "working"}).encode()
     request = urllib.request.Request(f"{broker.http}/hook/set-status", data=body, method="POST")
+    request.add_header("content-type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())

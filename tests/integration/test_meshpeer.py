@@ -279,7 +279,8 @@ def test_two_peers_exchange_a_message_the_broker_cannot_read(
     received = listener.message()
     assert received == {
         "messageId": ack["messageId"],
-        "from": alice.pubkey,
+        "from": "alice",  # the sender's display name
+        "fromPubkey": alice.pubkey,
         "priority": "next",
         "text": secret,
         "createdAt": received["createdAt"],
@@ -319,7 +320,8 @@ def test_a_broadcast_is_signed_plaintext_that_the_broker_can_read(
     listeners.append(listener)
     received = listener.message()
     assert received["text"] == "standup in five minutes" and received["encrypted"] is False
-    assert received["messageId"] == ack["messageId"] and received["from"] == alice.pubkey
+    assert received["messageId"] == ack["messageId"] and received["from"] == "alice"
+    assert received["fromPubkey"] == alice.pubkey
 
 
 def test_send_to_a_non_member_is_not_queued_and_exits_1(broker: BrokerProcess, mesh: Mesh) -> None:
@@ -662,6 +664,50 @@ def test_serve_on_a_taken_port_is_one_line_naming_broker_port(database_url: str)
         taken.close()
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and "BROKER_PORT" in done.stderr, done.stderr
+
+
+def test_install_and_claude_as_the_docs_show(
+    broker: BrokerProcess, mesh: Mesh, tmp_path: Path
+) -> None:
+    """The commands of the docs' first sections (the real Claude Code CLI: test_claude_cli)."""
+    home, fake = tmp_path / "home", tmp_path / "fake-bin"
+    home.mkdir()
+    fake.mkdir()
+    claude = fake / "claude"
+    claude.write_text('#!/bin/sh\nprintf \'%s\\n\' "$MESHPEER_CHANNEL" "$@"\n', encoding="utf-8")
+    claude.chmod(0o755)
+    env = {**mesh.bob.env(broker), "HOME": str(home), "PATH": "/usr/bin:/bin"}
+    env.pop("CLAUDE_BIN", None)  # the fake one on PATH, never the real client
+
+    def run(*args: str, path: str = "/usr/bin:/bin") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command(["meshpeer", *args]),
+            env={**env, "PATH": path},
+            cwd=mesh.bob.workdir,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+
+    dry = run("install", "--dry-run")
+    first = run("install")
+    again = run("install")
+    project = run("install", "--scope", "project")
+    started = run("claude", path=f"{fake}:/usr/bin:/bin")
+
+    assert json.loads(dry.stdout)["changed"] == json.loads(first.stdout)["changed"]
+    assert json.loads(first.stdout)["changed"] == [
+        str(home / ".claude" / "settings.json"),
+        str(home / ".claude.json"),
+    ]
+    assert json.loads(again.stdout)["changed"] == []
+    assert (mesh.bob.workdir / ".mcp.json").exists(), project.stderr
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.split() == [
+        "1",
+        "--dangerously-load-development-channels",
+        "server:meshpeer",
+    ]
 
 
 # ---------------------------------------------------------------- the docs

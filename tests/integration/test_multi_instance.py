@@ -82,6 +82,7 @@ async def test_a_hook_on_one_instance_releases_held_mail_on_another(
     body = json.dumps({"cwd": "/x", "status": "idle"}).encode()
     request = urllib.request.Request(f"{trio[2].http}/hook/set-status", data=body, method="POST")
     request.add_header("authorization", f"Bearer {b.hello_ok['hookToken']}")
+    request.add_header("content-type", "application/json")
     await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=10).close())
 
     assert (await b.expect("push"))["messageId"] == held["messageId"]

@@ -17,21 +17,30 @@ from client.urls import http_base
 @pytest.mark.parametrize(
     ("event", "status"),
     [
-        ("UserPromptSubmit", "working"),
-        ("PreToolUse", "working"),
-        ("PostToolUse", "working"),
-        ("Stop", "idle"),
-        ("SessionStart", "idle"),
-        ("SessionEnd", "idle"),
-        ("Notification", None),
-        ("SubagentStop", None),
-        ("PreCompact", None),
-        (None, None),
-        (42, None),
+        ({"hook_event_name": "PermissionRequest"}, "waiting"),
+        ({"hook_event_name": "Notification", "notification_type": "permission_prompt"}, "waiting"),
+        ({"hook_event_name": "Notification", "notification_type": "elicitation_dialog"}, "waiting"),
+        ({"hook_event_name": "UserPromptSubmit"}, "working"),
+        ({"hook_event_name": "PreToolUse"}, "working"),
+        ({"hook_event_name": "PostToolUse"}, "working"),
+        ({"hook_event_name": "PostToolUseFailure"}, "working"),
+        ({"hook_event_name": "PermissionDenied"}, "working"),
+        ({"hook_event_name": "Stop"}, "idle"),
+        ({"hook_event_name": "StopFailure"}, "idle"),
+        ({"hook_event_name": "SessionStart"}, "idle"),
+        ({"hook_event_name": "SessionEnd"}, "idle"),
+        ({"hook_event_name": "Notification", "notification_type": "idle_prompt"}, "idle"),
+        ({"hook_event_name": "Notification", "notification_type": "auth_success"}, None),
+        ({"hook_event_name": "Notification"}, None),
+        ({"hook_event_name": "Notification", "notification_type": 3}, None),
+        ({"hook_event_name": "SubagentStop"}, None),
+        ({"hook_event_name": "PreCompact"}, None),
+        ({"hook_event_name": None}, None),
+        ({"hook_event_name": 42}, None),
     ],
 )
-def test_event_mapping(event: object, status: str | None) -> None:
-    assert hook.status_for({"hook_event_name": event}) == status
+def test_event_mapping(event: dict, status: str | None) -> None:
+    assert hook.status_for(event) == status
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,16 @@ VARIABLES: list[tuple[str, str, Any, str, Any, list[str]]] = [
     ("WS_PONG_TIMEOUT_SECONDS", "ws_pong_timeout_seconds", 45, "15", 15, ["0", "-45"]),
     ("MEMBER_CACHE_SECONDS", "member_cache_seconds", 5, "0", 0, ["-1", "off"]),
     ("BROKER_EVENT_LOOP", "event_loop", "uvloop", "asyncio", "asyncio", ["tokio", "1"]),
+    ("WS_WRITE_TIMEOUT_SECONDS", "ws_write_timeout_seconds", 5, "0.5", 0.5, ["0", "never"]),
+    ("MAX_PENDING_CONNECTIONS", "max_pending_connections", 1024, "10", 10, ["0", "lots"]),
+    (
+        "MAX_PENDING_CONNECTIONS_PER_IP",
+        "max_pending_connections_per_ip",
+        128,
+        "4",
+        4,
+        ["0", "-1"],
+    ),
     ("BROKER_DATA_DIR", "data_dir", Path(".meshbroker"), "/var/lib/mb", Path("/var/lib/mb"), []),
     ("BROKER_SKIP_MIGRATE", "skip_migrate", False, "1", True, ["2", "yes", "maybe"]),
     ("LOG_LEVEL", "log_level", "info", "debug", "debug", ["verbose", "trace"]),
@@ -320,3 +330,11 @@ def test_each_container_is_an_instance_of_its_own() -> None:
 
     assert first.instance() == first.instance()
     assert first.instance() != second.instance()
+
+
+def test_the_pending_bound_stays_under_half_the_file_descriptor_limit() -> None:
+    from app.server import pending_bound
+
+    assert pending_bound(1024, 20000) == 1024
+    assert pending_bound(1024, 300) == 150
+    assert pending_bound(1024, 0) == 1024  # the limit is unknown: as configured

@@ -77,7 +77,14 @@ def test_every_contract_series_is_there_from_the_start(metrics: OtelMetrics) -> 
         "broker_messages_pushed_total",
         "broker_sessions",
         "broker_joins_total",
+        "broker_listen_connection_lost_total",
     }
+
+
+def test_a_lost_listen_connection_is_counted(metrics: OtelMetrics) -> None:
+    metrics.listen_lost()
+    metrics.listen_lost()
+    assert value(metrics, "broker_listen_connection_lost_total") == 2
 
 
 @pytest.mark.parametrize(("name", "label", "label_value"), LABELLED, ids=lambda x: str(x))

@@ -10,7 +10,7 @@ from domain.errors import CapacityExceeded, Unauthorized
 from domain.model import Priority, Status
 from domain.policy import Policy
 from domain.usecases import connect, sweeps
-from domain.usecases.status import HookReport, hook_set_status
+from domain.usecases.status import HookReport, hook_set_status, set_status
 from tests.unit.harness import FakeConnection, Harness
 
 
@@ -94,7 +94,7 @@ async def test_a_second_socket_for_the_same_session_replaces_the_first() -> None
 async def test_a_session_that_returns_within_grace_resumes_its_presence(broker: Harness) -> None:
     ada = await broker.peer("ada")
     first = await broker.connect(ada, "s1")
-    await hook_set_status(broker.ctx, HookReport("/home/ada/proj", 4242, Status.DND), None)
+    await set_status(broker.ctx, first.session, Status.DND)
     await broker.drop(first)
     broker.clock.advance(89)
 

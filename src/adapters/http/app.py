@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from adapters.http.errors import HOOK_ERRORS
 from adapters.http.gateway import Gateway
 from adapters.http.join import join_mesh
 from adapters.http.ws import serve_socket
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidInput
 from domain.model import Status
 from domain.usecases.status import HookReport, hook_set_status
 
@@ -83,20 +84,28 @@ def _schema(field: dict[str, Any]) -> Schema:
 @post("/hook/set-status", status_code=200, operation_class=HookOperation)
 async def hook(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Claude Code hook scripts report a session's status."""
+    media_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        # What a web page can send without a preflight is never JSON (issue 15).
+        log.info("hook refused", extra={"ctx": {"reason": "content type", "type": media_type}})
+        return _json(415, {"ok": False, "error": "Content-Type must be application/json"})
     try:
         body = wire.hook_decoder.decode(await request.body())
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        return _json(400, {"ok": False, "error": str(exc)})
-    except RecursionError:
-        return _json(400, {"ok": False, "error": "body is nested too deeply"})
+    except (ValueError, RecursionError) as exc:  # msgspec's errors, invalid UTF-8, nesting
+        problem = _body_problem(exc)
+        log.info("hook refused", extra={"ctx": {"reason": problem}})
+        return _json(400, {"ok": False, "error": problem})
     token = _bearer(request.headers.get("authorization"))
     report = HookReport(body.cwd, body.pid, Status(body.status), body.session_id)
+    context = {"cwd": cwd_digest(body.cwd), "pid": body.pid, "status": body.status}
     try:
         outcome = await hook_set_status(_gateway(request).ctx, report, token)
     except DomainError as exc:
         status, text = HOOK_ERRORS.get(type(exc), (500, "internal"))
+        if isinstance(exc, InvalidInput):
+            text = str(exc)
+        log.info("hook refused", extra={"ctx": {**context, "reason": text}})
         return _json(status, {"ok": False, "error": text})
-    context = {"cwd": body.cwd, "pid": body.pid, "status": body.status}
     log.info(
         "hook",
         extra={"ctx": {**context, "presence_id": outcome.presence_id, "pending": outcome.pending}},
@@ -104,6 +113,22 @@ async def hook(request: Request[Any, Any, Any]) -> Response[bytes]:
     if outcome.pending:
         return _json(200, {"ok": True, "pending": True})
     return _json(200, {"ok": True, "presence_id": outcome.presence_id})
+
+
+def _body_problem(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "body is not valid UTF-8"
+    if isinstance(exc, RecursionError):
+        return "body is nested too deeply"
+    return str(exc)
+
+
+def cwd_digest(cwd: str) -> str:
+    """What the log keeps of a working directory: its last segment and a short digest
+    (the whole path can be long, and says more than the log needs)."""
+    last = cwd.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1][:64]
+    digest = hashlib.sha256(cwd.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{last}#{digest}"
 
 
 def _bearer(header: str | None) -> str | None:
@@ -136,13 +161,16 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return _json(exc.status_code, {"ok": False, "error": exc.detail})
 
 
-def create_app(gateway: Gateway, debug: bool = False) -> Litestar:
+def create_app(gateway: Gateway, debug: bool = False, openapi: bool = True) -> Litestar:
+    """`openapi=False` (NODE_ENV=production) serves no OpenAPI document or UI."""
+    extra: dict[str, Any] = {} if openapi else {"openapi_config": None}
     app = Litestar(
         route_handlers=[peer_socket, hook, join_mesh, health, metrics],
         request_max_body_size=gateway.ctx.policy.max_message_bytes,
         exception_handlers={HTTPException: _http_error},
         debug=debug,
         logging_config=None,
+        **extra,
     )
     app.state.gateway = gateway
     return app

@@ -16,3 +16,5 @@ class Gateway:
     healthy: Callable[[], bool]
     health_info: Callable[[], dict[str, object]]
     render_metrics: Callable[[], tuple[bytes, str]]
+    # A write or close to a peer that does not take it within this aborts the socket.
+    write_timeout: float = 5.0

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -16,26 +17,35 @@ from adapters import wire
 from adapters.http import frames
 from adapters.http.errors import HELLO_REFUSALS, ws_code
 from adapters.http.gateway import Gateway
-from domain.errors import DomainError, Rejected
+from adapters.http.guard import transport_control
+from domain.errors import DomainError, Rejected, Revoked
 from domain.model import Message, Priority, Status
 from domain.ports import Connection, ConnectionGone
 from domain.sessions import Session
 from domain.usecases import connect, deliver, peers, send, status
+from domain.usecases.admin import CLOSE_REVOKED
 
 log = logging.getLogger("meshbroker.ws")
 
 
 class WsConnection(Connection):
-    """One accepted socket. Writes go straight to the ASGI server."""
+    """One accepted socket. Writes go straight to the ASGI server, each within
+    `write_timeout`: a peer that does not take its data by then (its buffers are full:
+    suspended, stuck, or behind a proxy that buffers) has its transport aborted, and
+    counts as gone (docs/adr/0024-hostile-clients.md)."""
 
-    __slots__ = ("_id", "closed", "socket")
+    __slots__ = ("_control", "_id", "closed", "socket", "write_timeout")
     _counter = 0
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], instance: str) -> None:
+    def __init__(
+        self, socket: WebSocket[Any, Any, Any], instance: str, write_timeout: float = 5.0
+    ) -> None:
         WsConnection._counter += 1
         self._id = f"{instance}:{WsConnection._counter}"
         self.socket = socket
         self.closed = False
+        self.write_timeout = write_timeout
+        self._control = transport_control(getattr(socket, "scope", None) or {})
 
     @property
     def id(self) -> str:
@@ -45,7 +55,13 @@ class WsConnection(Connection):
         if self.closed:
             raise ConnectionGone(self._id)
         try:
-            await self.socket.send(WebSocketSendEvent(type="websocket.send", text=text, bytes=None))
+            async with asyncio.timeout(self.write_timeout):
+                await self.socket.send(
+                    WebSocketSendEvent(type="websocket.send", text=text, bytes=None)
+                )
+        except TimeoutError as exc:
+            self._stuck("write")
+            raise ConnectionGone(self._id) from exc
         except Exception as exc:  # any failed write means the socket is gone
             self.closed = True
             raise ConnectionGone(self._id) from exc
@@ -59,20 +75,39 @@ class WsConnection(Connection):
             return
         self.closed = True
         try:
-            await self.socket.close(code, reason)
+            async with asyncio.timeout(self.write_timeout):
+                await self.socket.close(code, reason)
+        except TimeoutError:
+            self._stuck("close")
         except Exception:  # already closed by the peer: nothing left to tell it
             log.debug("close on a dead socket", extra={"ctx": {"connection": self._id}})
+
+    def authenticated(self) -> None:
+        """The hello was accepted: this socket no longer counts as pending."""
+        if self._control is not None:
+            self._control.authenticated()
+
+    def _stuck(self, what: str) -> None:
+        """The peer did not take a write within the deadline: drop the socket at once."""
+        self.closed = True
+        log.info(
+            "ws peer stuck: aborted",
+            extra={"ctx": {"connection": self._id, "on": what, "after": self.write_timeout}},
+        )
+        if self._control is not None:
+            self._control.abort()
 
 
 async def serve_socket(socket: WebSocket[Any, Any, Any], gateway: Gateway) -> None:
     await socket.accept()
-    connection = WsConnection(socket, gateway.instance)
+    connection = WsConnection(socket, gateway.instance, gateway.write_timeout)
     try:
         welcome = await _await_hello(connection, gateway)
     except ConnectionGone:
         return
     if welcome is None:
         return
+    connection.authenticated()
     session = welcome.session
     try:
         # From here the session is admitted: whatever happens, it must be disconnected,
@@ -108,6 +143,9 @@ async def _receive(connection: WsConnection) -> str | bytes | None:
     return payload if payload is not None else event.get("bytes") or b""
 
 
+BINARY_BEFORE_HELLO = "frames must be text (JSON): say hello in a text frame"
+
+
 async def _await_hello(connection: WsConnection, gateway: Gateway) -> connect.Welcome | None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + gateway.hello_timeout
@@ -121,6 +159,9 @@ async def _await_hello(connection: WsConnection, gateway: Gateway) -> connect.We
             return None
         if payload is None:
             return None
+        if isinstance(payload, bytes):  # a hello too must be text (protocol.md: no_hello)
+            await connection.send_text(frames.error("no_hello", BINARY_BEFORE_HELLO))
+            continue
         try:
             frame = wire.client_decoder.decode(payload)
         except msgspec.ValidationError as exc:
@@ -178,7 +219,17 @@ async def _greet(connection: WsConnection, welcome: connect.Welcome, gateway: Ga
 # the oldest is answered: a sender's backlog stays in its own TCP buffers.
 PIPELINE_DEPTH = 64
 
-Reply = str | asyncio.Task[str | None] | None
+
+@dataclass(frozen=True, slots=True)
+class Farewell:
+    """A last reply: written, then the socket is closed with `code`."""
+
+    text: str
+    code: int
+    reason: str
+
+
+Reply = str | asyncio.Task[str | None] | Farewell | None
 
 
 async def _converse(connection: WsConnection, session: Session, gateway: Gateway) -> None:
@@ -234,7 +285,11 @@ async def _write_replies(
                 # Shielded: were this writer cancelled, the send would still wake its
                 # recipients. A failed task was logged by _settled.
                 reply = await asyncio.shield(reply)
-            if reply is not None and not connection.closed:
+            if isinstance(reply, Farewell):
+                with contextlib.suppress(ConnectionGone):
+                    await connection.send_text(reply.text)
+                await connection.close(reply.code, reply.reason)
+            elif reply is not None and not connection.closed:
                 with contextlib.suppress(ConnectionGone):  # the reader sees the close next
                     await connection.send_text(reply)
         except Exception:
@@ -331,6 +386,9 @@ async def _send(frame: wire.Send, size: int, session: Session, gateway: Gateway)
     )
     try:
         outgoing = await send.prepare(gateway.ctx, session, request)
+    except Revoked as exc:  # revoked since its hello: closed as a revocation closes it
+        log.info("ws sender revoked", extra={"ctx": _who(session)})
+        return Farewell(_refused_ack(frame, exc), CLOSE_REVOKED, "revoked")
     except DomainError as exc:
         return _refused_ack(frame, exc)
     return _start(_commit(frame, outgoing, gateway))

@@ -55,3 +55,6 @@ class RecordingMetrics(Metrics):
 
     def sessions(self, by_status: Mapping[Status, int]) -> None:
         self.by_status = dict(by_status)
+
+    def listen_lost(self) -> None:
+        self.counts["listen_lost"] += 1

@@ -116,6 +116,10 @@ class OtelMetrics(Metrics):
         self._joins = meter.create_counter(
             "broker_joins", description="POST /join attempts, by result."
         )
+        self._listen_lost = meter.create_counter(
+            "broker_listen_connection_lost",
+            description="Times the LISTEN connection (cross-instance wake-ups) was lost.",
+        )
         self._db_healthy = meter.create_gauge(
             "broker_db_healthy", description="1 while Postgres answers, else 0."
         )
@@ -139,6 +143,7 @@ class OtelMetrics(Metrics):
             self._hook_requests,
             self._hook_rate_limited,
             self._pushed,
+            self._listen_lost,
         ):
             counter.add(0)
         self._connections_active.add(0)
@@ -199,6 +204,9 @@ class OtelMetrics(Metrics):
 
     def queue_depth(self, depth: int) -> None:
         self._queue_depth.set(depth)
+
+    def listen_lost(self) -> None:
+        self._listen_lost.add(1)
 
     def db_healthy(self, healthy: bool) -> None:
         self._db_healthy.set(1 if healthy else 0)

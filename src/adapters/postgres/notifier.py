@@ -62,6 +62,7 @@ class PostgresNotifier(Notifier):
         self._tasks: set[asyncio.Task[object]] = set()
         self.on_status: StatusHandler | None = None
         self.listening = asyncio.Event()  # set while the LISTEN connection is up
+        self.on_lost: Callable[[], None] | None = None  # counts each lost LISTEN connection
 
     async def wake(self, member_ids: Iterable[str]) -> None:
         ids = set(member_ids)
@@ -126,16 +127,23 @@ class PostgresNotifier(Notifier):
     # ---- the listening side
 
     async def listen(self) -> None:
-        """Run until cancelled: hold a LISTEN connection, reconnecting after failures."""
+        """Run until cancelled: hold a LISTEN connection, reconnecting after failures.
+        Losing it logs a warning and counts (`on_lost`); so does failing to get it back
+        at first (later failures of the same outage log at debug level)."""
+        failing = False
         while True:
             self._deaf()
             lost = asyncio.Event()
             try:
                 conn = await asyncpg.connect(self.dsn, timeout=5)
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                log.debug("listen connect failed", extra={"ctx": {"error": str(exc)}})
+                level = logging.DEBUG if failing else logging.WARNING
+                log.log(level, "listen connect failed", extra={"ctx": {"error": str(exc)}})
+                failing = True
                 await asyncio.sleep(1)
                 continue
+            failing = False
+            error = "connection closed"
             try:
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._received)
@@ -149,10 +157,13 @@ class PostgresNotifier(Notifier):
                     except TimeoutError:
                         await conn.fetchval("SELECT 1", timeout=5)  # notices a dead link
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                log.warning("listen connection lost", extra={"ctx": {"error": str(exc)}})
+                error = str(exc) or repr(exc)
             finally:
                 self._deaf()
                 conn.terminate()
+            log.warning("listen connection lost", extra={"ctx": {"error": error}})
+            if self.on_lost is not None:
+                self.on_lost()
             await asyncio.sleep(1)
 
     def _deaf(self) -> None:
@@ -181,7 +192,7 @@ class PostgresNotifier(Notifier):
         if message.get("i") == self.instance:
             return
         if "w" in message:
-            here = [m for m in message["w"] if self._served_here(m)]
+            here = [m for m in message["w"] if self._sessions_here(m)]
             if here:
                 self._spawn(self.local.wake(here))
         elif "s" in message and self.on_status is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -201,7 +202,11 @@ async def shutdown(ctx: Context) -> int:
     sessions = ctx.sessions.all()
     for session in sessions:
         ctx.sessions.remove(session)
-        await session.connection.close(CLOSE_GOING_AWAY, "server shutting down")
+    # All at once: a socket that does not take its close (until its write deadline)
+    # holds up no other.
+    await asyncio.gather(
+        *(s.connection.close(CLOSE_GOING_AWAY, "server shutting down") for s in sessions)
+    )
     await ctx.presences.end([s.presence_id for s in sessions], ctx.clock.now())
     if sessions:
         # Mail held for one of these sessions is now for the member's others, elsewhere.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from functools import partial
 
@@ -13,12 +14,29 @@ from domain.usecases.context import Context
 
 async def deliver(ctx: Context, member_ids: Iterable[str]) -> None:
     """Offer each member's claimable mail to its sessions here, newest session first.
-    A transient session (a one-shot command) is offered none: mail waits for the
+
+    Each member is drained on its own: one whose socket does not take its pushes (until
+    its write deadline aborts it) delays no other member (issue 15). A member's own
+    sessions are offered the mail in turn, newest first, so the newest claims it. A
+    transient session (a one-shot command) is offered none: mail waits for the
     member's lasting sessions rather than pass through a process about to exit."""
-    for member_id in member_ids:
-        for session in ctx.sessions.of_member(member_id):
-            if not session.transient:
-                await ctx.drains.run(session.connection_id, partial(_drain, ctx, session))
+    drains = [_drain_member(ctx, member_id) for member_id in dict.fromkeys(member_ids)]
+    if len(drains) == 1:
+        await drains[0]
+        return
+    failures = [
+        outcome
+        for outcome in await asyncio.gather(*drains, return_exceptions=True)
+        if isinstance(outcome, BaseException)
+    ]
+    if failures:
+        raise failures[0]
+
+
+async def _drain_member(ctx: Context, member_id: str) -> None:
+    for session in ctx.sessions.of_member(member_id):
+        if not session.transient:
+            await ctx.drains.run(session.connection_id, partial(_drain, ctx, session))
 
 
 async def _drain(ctx: Context, session: Session) -> None:

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 
 from domain import delivery
-from domain.errors import InvalidInput, Rejected, StoreUnavailable
+from domain.errors import InvalidInput, Rejected, Revoked, StoreUnavailable
 from domain.model import Message, Priority
 from domain.sessions import Session
 from domain.usecases.context import Context
@@ -39,8 +39,9 @@ async def send(ctx: Context, session: Session, request: SendRequest) -> str:
 
 
 async def prepare(ctx: Context, session: Session, request: SendRequest) -> Outgoing:
-    """Check the send (size, rate, target) and build its message; raise Rejected or
-    StoreUnavailable (the target lookup). Takes from the member's send budget."""
+    """Check the send (size, sender not revoked, rate, target) and build its message;
+    raise Rejected (Revoked: the sender was revoked) or StoreUnavailable (a lookup).
+    Takes from the member's send budget."""
     try:
         return await _prepare(ctx, session, request)
     except (Rejected, StoreUnavailable) as refused:
@@ -80,6 +81,12 @@ def reject_oversized(ctx: Context, frame_bytes: int) -> None:
 async def _prepare(ctx: Context, session: Session, request: SendRequest) -> Outgoing:
     policy, now = ctx.policy, ctx.clock.now()
     reject_oversized(ctx, request.frame_bytes)
+    # Checked on every send, not only through the revocation's NOTIFY (which a broken
+    # LISTEN connection never hears): the member cache serves this for a few seconds at
+    # most, and keeps nothing while LISTEN is down (issue 15).
+    sender = await ctx.directory.member(session.mesh_id, session.member_id)
+    if sender is None or sender.revoked:
+        raise Revoked()
     if not ctx.send_buckets.take(session.member_id, now.timestamp()):
         raise Rejected("rate_limited", "send budget of this member exhausted; retry later")
     target = delivery.parse_target(request.target_spec)

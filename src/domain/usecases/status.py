@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from domain.errors import RateLimited, StoreUnavailable, Unauthorized
+from domain.errors import InvalidInput, RateLimited, StoreUnavailable, Unauthorized
 from domain.model import HookSignal, Presence, Source, Status, StatusRecord
 from domain.policy import HookAuth
 from domain.presence import hash_token, pick_hook_target
@@ -80,13 +80,17 @@ async def set_status(ctx: Context, session: Session, status: Status) -> StatusRe
 
 
 async def hook_set_status(ctx: Context, report: HookReport, token: str | None) -> HookOutcome:
-    """Raise RateLimited, Unauthorized or StoreUnavailable."""
+    """Raise InvalidInput (`dnd`), Unauthorized, RateLimited or StoreUnavailable. The
+    rate limit is charged only once the hook is authenticated: a refused request
+    spends nothing of its `(pid, cwd)` budget (issue 15)."""
     ctx.metrics.hook_request()
+    if report.status is Status.DND:
+        raise InvalidInput("dnd is a person's choice: set it with set_status, not a hook")
+    presence = await _hook_target(ctx, report, token)
     now = ctx.clock.now()
     if not ctx.hook_buckets.take((report.pid, report.cwd), now.timestamp()):
         ctx.metrics.hook_rate_limited()
         raise RateLimited("too many hook reports for this (pid, cwd)")
-    presence = await _hook_target(ctx, report, token)
     if presence is None:
         signal = HookSignal(report.cwd, report.pid, report.session_id, report.status, now)
         await ctx.signals.stash(signal)

@@ -1,0 +1,1 @@
+"""`meshpeer mcp`: the MCP server Claude Code starts for each session (claude-code.md)."""
