@@ -19,6 +19,7 @@ from app.container import Container
 from app.database import open_store
 from app.logs import configure_logging
 from app.server import resolve, serve
+from app.workers import supervise
 from domain.errors import DomainError, InvalidInput
 from domain.invites import check_uses, parse_expiry
 from domain.model import Member, Role
@@ -29,7 +30,14 @@ from domain.usecases.context import Context
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshbroker", description="The mesh message broker.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("serve", help="run the broker until SIGTERM/SIGINT")
+    serve_cmd = commands.add_parser("serve", help="run the broker until SIGTERM/SIGINT")
+    serve_cmd.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="broker processes on one port (SO_REUSEPORT), each a full instance;"
+        " default BROKER_WORKERS or 1",
+    )
     commands.add_parser("migrate", help="apply pending migrations")
 
     mesh = commands.add_parser("mesh", help="create and list meshes")
@@ -202,6 +210,17 @@ def _loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop]
     return None
 
 
+def _supervise(settings: Settings, workers: int) -> int:
+    """`serve --workers N`: migrate once, then N worker processes (app/workers.py)."""
+    if workers < 1:
+        raise ValueError("--workers must be at least 1")
+    if settings.database_url is None:
+        raise ValueError("--workers needs DATABASE_URL: the embedded Postgres serves one process")
+    if not settings.skip_migrate:
+        asyncio.run(_migrate(settings))
+    return supervise(settings, workers, os.environ)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -212,6 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level)
     try:
         if args.command == "serve":
+            workers = settings.workers if args.workers is None else args.workers
+            if workers != 1:
+                return _supervise(settings, workers)
             with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
                 return runner.run(serve(settings))
         if args.command == "migrate":

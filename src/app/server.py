@@ -27,6 +27,7 @@ from app.config import Settings
 from app.container import Container
 from app.database import open_store
 from app.tasks import Background, HealthMonitor
+from app.workers import signal_ready
 from domain.admission import HelloAuth
 from domain.errors import DomainError
 from domain.pending import PendingLimits
@@ -142,7 +143,9 @@ def bind(settings: Settings) -> socket.socket:
     host, port = settings.host, settings.port
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, backlog=2048)
+        return socket.create_server(
+            (host, port), family=family, backlog=2048, reuse_port=settings.reuse_port
+        )
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise CannotListen(
@@ -259,10 +262,20 @@ async def _serve(
     await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
     ready.cancel()
     if server.started:
+        worker = os.environ.get("MESHBROKER_WORKER")  # set by `serve --workers N`
         log.info(
-            "broker listening",
-            extra={"ctx": {"host": settings.host, "port": server.port, "gitSha": git_sha}},
+            "broker listening" if worker is None else "worker listening",
+            extra={
+                "ctx": {
+                    "host": settings.host,
+                    "port": server.port,
+                    "gitSha": git_sha,
+                    **({} if worker is None else {"worker": int(worker)}),
+                    "instance": container.instance(),
+                }
+            },
         )
+        signal_ready()
     await serving
     await background.stop()
     return 0 if server.started else 1
