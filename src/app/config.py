@@ -96,6 +96,9 @@ class Settings:
     event_loop: str = "uvloop"  # BROKER_EVENT_LOOP: uvloop or asyncio (issue 18)
     workers: int = 1  # BROKER_WORKERS, or `serve --workers N` (issue 18)
     reuse_port: bool = False  # BROKER_REUSE_PORT: bind with SO_REUSEPORT (set for workers)
+    # BROKER_WORKER_PORT_BASE: worker i also listens on this + i, its own address for
+    # /metrics and /health (0: no such port)
+    worker_port_base: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -138,6 +141,7 @@ class Settings:
             event_loop=r.choice("BROKER_EVENT_LOOP", ("uvloop", "asyncio"), "uvloop"),
             workers=r.positive_int("BROKER_WORKERS", 1),
             reuse_port=r.flag("BROKER_REUSE_PORT", False),
+            worker_port_base=r.port("BROKER_WORKER_PORT_BASE", 0),
         )
         if r.errors:
             raise ConfigError(r.errors)

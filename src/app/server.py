@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import inspect
 import logging
@@ -257,12 +258,19 @@ async def _serve(
     with contextlib.suppress(TimeoutError):  # else hellos get 1013 until it is held
         async with asyncio.timeout(LIVENESS_WAIT_SECONDS):
             await liveness.held.wait()
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    sockets = [listener]
+    worker = os.environ.get("MESHBROKER_WORKER")  # set by `serve --workers N`
+    if worker is not None and settings.worker_port_base:
+        # This worker's own port: a scrape of /metrics there is always this worker's.
+        own = dataclasses.replace(
+            settings, port=settings.worker_port_base + int(worker), reuse_port=False
+        )
+        sockets.append(bind(own))
+    serving = asyncio.create_task(server.serve(sockets=sockets))
     ready = asyncio.create_task(server.ready.wait())
     await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
     ready.cancel()
     if server.started:
-        worker = os.environ.get("MESHBROKER_WORKER")  # set by `serve --workers N`
         log.info(
             "broker listening" if worker is None else "worker listening",
             extra={
@@ -271,6 +279,7 @@ async def _serve(
                     "port": server.port,
                     "gitSha": git_sha,
                     **({} if worker is None else {"worker": int(worker)}),
+                    **({"own_port": sockets[1].getsockname()[1]} if len(sockets) > 1 else {}),
                     "instance": container.instance(),
                 }
             },
