@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"meshbroker: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, per_tick=args.command == "serve")
     try:
         if args.command == "serve":
             workers = settings.workers if args.workers is None else args.workers
