@@ -178,6 +178,22 @@ class TickHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.release()
 
 
+# uvicorn (and websockets through uvicorn's logger) log two INFO lines per accepted
+# WebSocket; "ws hello" and "ws close" already say who came and went. Two of the four
+# lines per connection in a reconnect storm (issue 18).
+_SOCKET_CHATTER = frozenset({'%s - "WebSocket %s" [accepted]', "connection open"})
+
+
+class DemoteSocketChatter(logging.Filter):
+    """uvicorn's per-WebSocket INFO lines become debug lines (shown with LOG_LEVEL=debug)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or record.msg not in _SOCKET_CHATTER:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
 def configure_logging(
     level: int | str = "info", stream: IO[str] | None = None, *, per_tick: bool = False
 ) -> logging.Handler:
@@ -201,6 +217,9 @@ def configure_logging(
     handler.setFormatter(JsonFormatter())
     root.setLevel(levelno)
     logging.getLogger(ROOT).setLevel(logging.NOTSET)
+    chatter = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, DemoteSocketChatter) for f in chatter.filters):
+        chatter.addFilter(DemoteSocketChatter())
     pgserver = logging.getLogger("pgserver")
     if not any(isinstance(f, DemoteToDebug) for f in pgserver.filters):
         pgserver.addFilter(DemoteToDebug())

@@ -270,3 +270,21 @@ def test_lines_logged_off_the_loop_are_written_at_once() -> None:
     record = logging.LogRecord("meshbroker.x", logging.INFO, __file__, 1, "now", None, None)
     handler.handle(record)
     assert json.loads(stream.getvalue())["msg"] == "now"
+
+
+def test_uvicorns_per_socket_lines_are_debug_lines() -> None:
+    stream = io.StringIO()
+    configure_logging("info", stream)
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.info("connection open")
+    uvicorn_log.info('%s - "WebSocket %s" [accepted]', "127.0.0.1:1", "/ws")
+    uvicorn_log.info("Started server process [%d]", 1)
+    assert [json.loads(x)["msg"] for x in stream.getvalue().splitlines()] == [
+        "Started server process [1]"
+    ]
+
+    configure_logging("debug", stream)
+    uvicorn_log.info("connection open")
+    last = json.loads(stream.getvalue().splitlines()[-1])
+    assert (last["msg"], last["level"]) == ("connection open", "debug")
+    configure_logging("info", stream)
