@@ -200,16 +200,6 @@ async def _migrate(settings: Settings) -> dict[str, list[str]]:
         return {"applied": await migrate(dsn)}
 
 
-def _loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop unless BROKER_EVENT_LOOP=asyncio (issue 18: measured in
-    docs/benchmarks.md); the admin commands keep the default loop."""
-    if settings.event_loop == "uvloop":
-        import uvloop
-
-        return uvloop.new_event_loop
-    return None
-
-
 def _supervise(settings: Settings, workers: int) -> int:
     """`serve --workers N`: migrate once, then N worker processes (app/workers.py)."""
     if workers < 1:
@@ -234,8 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             workers = settings.workers if args.workers is None else args.workers
             if workers != 1:
                 return _supervise(settings, workers)
-            with asyncio.Runner(loop_factory=_loop_factory(settings)) as runner:
-                return runner.run(serve(settings))
+            return asyncio.run(serve(settings))
         if args.command == "migrate":
             report = asyncio.run(_migrate(settings))
         else:

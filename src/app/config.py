@@ -93,7 +93,6 @@ class Settings:
     data_dir: Path = Path("./.meshbroker")
     skip_migrate: bool = False
     log_level: str = "info"
-    event_loop: str = "uvloop"  # BROKER_EVENT_LOOP: uvloop or asyncio (issue 18)
     workers: int = 1  # BROKER_WORKERS, or `serve --workers N` (issue 18)
     reuse_port: bool = False  # BROKER_REUSE_PORT: bind with SO_REUSEPORT (set for workers)
     # BROKER_WORKER_PORT_BASE: worker i also listens on this + i, its own address for
@@ -138,7 +137,6 @@ class Settings:
             data_dir=Path(r.text("BROKER_DATA_DIR", "./.meshbroker")),
             skip_migrate=r.flag("BROKER_SKIP_MIGRATE", False),
             log_level=r.choice("LOG_LEVEL", _LOG_LEVELS, "info"),
-            event_loop=r.choice("BROKER_EVENT_LOOP", ("uvloop", "asyncio"), "uvloop"),
             workers=r.positive_int("BROKER_WORKERS", 1),
             reuse_port=r.flag("BROKER_REUSE_PORT", False),
             worker_port_base=r.port("BROKER_WORKER_PORT_BASE", 0),

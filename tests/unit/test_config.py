@@ -47,7 +47,6 @@ VARIABLES: list[tuple[str, str, Any, str, Any, list[str]]] = [
     ("WS_PING_INTERVAL_SECONDS", "ws_ping_interval_seconds", 30, "10", 10, ["0", "x"]),
     ("WS_PONG_TIMEOUT_SECONDS", "ws_pong_timeout_seconds", 45, "15", 15, ["0", "-45"]),
     ("MEMBER_CACHE_SECONDS", "member_cache_seconds", 5, "0", 0, ["-1", "off"]),
-    ("BROKER_EVENT_LOOP", "event_loop", "uvloop", "asyncio", "asyncio", ["tokio", "1"]),
     ("BROKER_WORKERS", "workers", 1, "4", 4, ["0", "many"]),
     ("BROKER_REUSE_PORT", "reuse_port", False, "1", True, ["2", "maybe"]),
     ("BROKER_WORKER_PORT_BASE", "worker_port_base", 0, "9100", 9100, ["-1", "70000"]),
