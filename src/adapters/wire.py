@@ -45,6 +45,7 @@ class Send(Frame, tag="send"):
     id: Echo = None
     priority: PriorityName = "next"
     ttl_seconds: int | None = None
+    escalate_after_seconds: int | None = None
 
 
 class ClientAck(Frame, tag="client_ack"):
@@ -63,9 +64,36 @@ class ListMembers(Frame, tag="list_members"):
     id: Echo = None
 
 
-ClientFrame = Hello | Send | ClientAck | SetStatus | ListPeers | ListMembers
+class MessageStatus(Frame, tag="message_status"):
+    message_id: Id
+    id: Echo = None
+
+
+class Watch(Frame, tag="watch"):
+    id: str | int
+    pubkey: Hex
+    until: Literal["idle"] = "idle"
+
+
+class Unwatch(Frame, tag="unwatch"):
+    id: str | int
+
+
+ClientFrame = (
+    Hello | Send | ClientAck | SetStatus | ListPeers | ListMembers | MessageStatus | Watch | Unwatch
+)
 CLIENT_TYPES = frozenset(
-    {"hello", "send", "client_ack", "set_status", "list_peers", "list_members"}
+    {
+        "hello",
+        "send",
+        "client_ack",
+        "set_status",
+        "list_peers",
+        "list_members",
+        "message_status",
+        "watch",
+        "unwatch",
+    }
 )
 
 # ---- broker -> client
@@ -84,6 +112,7 @@ class Ack(Frame, tag="ack"):
     id: Echo = None
     message_id: str | None = None
     error: str | None = None
+    escalate_after_seconds: int | None = None
 
 
 class Push(Frame, tag="push"):
@@ -94,6 +123,7 @@ class Push(Frame, tag="push"):
     nonce: str
     ciphertext: str
     created_at: str
+    escalated: bool = False
 
 
 class StatusReply(Frame, tag="status"):
@@ -136,7 +166,54 @@ class Error(Frame, tag="error"):
     id: Echo = None
 
 
-BrokerFrame = HelloOk | Ack | Push | StatusReply | Peers | Members | Error
+class Recipient(msgspec.Struct, rename="camel"):
+    member_id: str
+    pubkey: str
+
+
+class Receipt(Frame, tag="receipt"):
+    message_id: str
+    recipient: Recipient
+    state: Literal["pushed", "acked", "expired"]
+    at: str
+    escalated: bool = False
+
+
+class RecipientStatus(msgspec.Struct, rename="camel", omit_defaults=True):
+    member_id: str
+    pubkey: str
+    display_name: str
+    state: Literal["queued", "held", "pushed", "acked", "expired"]
+    reason: str | None = None
+    at: str | None = None
+    escalated: bool = False
+
+
+class MessageStatusReply(Frame, tag="message_status"):
+    message_id: str
+    recipients: list[RecipientStatus]
+    id: Echo = None
+
+
+class PeerIdle(Frame, tag="peer_idle"):
+    id: str | int
+    member_id: str
+    session_id: str
+    at: str
+
+
+BrokerFrame = (
+    HelloOk
+    | Ack
+    | Push
+    | StatusReply
+    | Peers
+    | Members
+    | Error
+    | Receipt
+    | MessageStatusReply
+    | PeerIdle
+)
 
 # ---- HTTP hook body (snake_case, as Claude Code hook scripts send it)
 

@@ -90,6 +90,7 @@ class Settings:
     ws_write_timeout_seconds: float = 5
     max_pending_connections: int = 1024
     max_pending_connections_per_ip: int = 128
+    receipt_retention_seconds: float = 86400
     data_dir: Path = Path("./.meshbroker")
     skip_migrate: bool = False
     log_level: str = "info"
@@ -134,6 +135,7 @@ class Settings:
             ws_write_timeout_seconds=r.seconds("WS_WRITE_TIMEOUT_SECONDS", 5),
             max_pending_connections=r.positive_int("MAX_PENDING_CONNECTIONS", 1024),
             max_pending_connections_per_ip=r.positive_int("MAX_PENDING_CONNECTIONS_PER_IP", 128),
+            receipt_retention_seconds=r.seconds("RECEIPT_RETENTION_SECONDS", 86400),
             data_dir=Path(r.text("BROKER_DATA_DIR", "./.meshbroker")),
             skip_migrate=r.flag("BROKER_SKIP_MIGRATE", False),
             log_level=r.choice("LOG_LEVEL", _LOG_LEVELS, "info"),
@@ -190,6 +192,7 @@ class Settings:
             presence_stale_after=timedelta(
                 seconds=self.ws_ping_interval_seconds + self.ws_pong_timeout_seconds
             ),
+            receipt_retention=timedelta(seconds=self.receipt_retention_seconds),
         )
 
     def invite_url(self) -> str:

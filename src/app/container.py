@@ -11,7 +11,7 @@ from dependency_injector import containers, providers
 
 from adapters.cache import CachingDirectory
 from adapters.jsonl.transcripts import inferrer_for
-from adapters.local import SystemClock, TaskNotifier
+from adapters.local import SystemClock, TaskNotifier, TaskOffload
 from adapters.metrics.otel import OtelMetrics
 from adapters.postgres.database import Database
 from adapters.postgres.liveness import LivenessLock
@@ -23,6 +23,7 @@ from adapters.postgres.stores import (
     PostgresMailbox,
     PostgresPendingSignals,
     PostgresPresenceStore,
+    PostgresReceipts,
     PostgresReplayGuard,
 )
 from app.config import Settings
@@ -38,13 +39,16 @@ from domain.ports import (
     Notifier,
     PendingSignals,
     PresenceStore,
+    ReceiptStore,
     ReplayGuard,
     StatusInferrer,
 )
 from domain.sessions import SessionRegistry
 from domain.usecases.context import Context
 from domain.usecases.deliver import deliver
+from domain.usecases.receipts import hand_out
 from domain.usecases.status import apply_status
+from domain.usecases.watch import answer_watches
 
 
 async def open_database(dsn: str, max_size: int) -> AsyncIterator[Database]:
@@ -71,6 +75,8 @@ def assemble(
     inferrer: StatusInferrer,
     policy: Policy,
     sessions: SessionRegistry,
+    receipts: ReceiptStore,
+    offload: TaskOffload | None = None,
 ) -> Context:
     ctx = Context(
         clock=clock,
@@ -85,10 +91,16 @@ def assemble(
         notifier=notifier,
         metrics=metrics,
         inferrer=inferrer,
+        receipts=receipts,
         policy=policy,
         sessions=sessions,
     )
+    if offload is not None:
+        ctx.offload = offload
     local.on_wake = partial(deliver, ctx)
+    local.on_idle = partial(answer_watches, ctx)
+    local.watches_on = ctx.watches.watched
+    local.on_receipts = partial(hand_out, ctx)
     if isinstance(directory, CachingDirectory):
         local.cache = directory
         if isinstance(notifier, PostgresNotifier):
@@ -139,6 +151,8 @@ class Container(containers.DeclarativeContainer):
     signals = providers.Singleton(PostgresPendingSignals, database)
     replay = providers.Singleton(PostgresReplayGuard, database)
     admissions = providers.Singleton(PostgresAdmissions, database, liveness)
+    receipts = providers.Singleton(PostgresReceipts, database)
+    offload = providers.Singleton(TaskOffload)
 
     context = providers.Singleton(
         assemble,
@@ -157,4 +171,6 @@ class Container(containers.DeclarativeContainer):
         inferrer=inferrer,
         policy=policy,
         sessions=sessions,
+        receipts=receipts,
+        offload=offload,
     )

@@ -243,6 +243,7 @@ async def _serve(
             async with asyncio.timeout(SHUTDOWN_STEP_SECONDS):
                 closed = await connect.shutdown(ctx)
                 await container.local_notifier().drain()
+                await container.offload().drain()
             log.info("sockets closed", extra={"ctx": {"sessions": closed}})
         except (DomainError, TimeoutError) as exc:
             log.warning("presences not ended at shutdown", extra={"ctx": {"error": repr(exc)}})

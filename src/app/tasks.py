@@ -83,6 +83,7 @@ class Background:
             ("db probe", 1.0, self.monitor.check),
             ("lease sweep", 1.0, lambda: sweeps.sweep_leases(ctx)),
             ("liveness sweep", 1.0, lambda: sweeps.sweep_dead_instances(ctx)),
+            ("escalation sweep", 1.0, lambda: sweeps.sweep_escalations(ctx)),
             ("disconnect retry", 1.0, lambda: retry_disconnects(ctx)),
             ("ttl sweep", 5.0, lambda: sweeps.sweep_stuck_working(ctx)),
             ("presence sweep", 5.0, lambda: sweeps.sweep_presences(ctx)),
@@ -90,6 +91,7 @@ class Background:
             ("heartbeat", self.heartbeat_every, lambda: sweeps.heartbeat(ctx)),
             ("mailbox sweep", 5.0, lambda: sweeps.sweep_mailbox(ctx)),
             ("guard sweep", 15.0, lambda: sweeps.sweep_guards(ctx)),
+            ("receipt sweep", 60.0, lambda: sweeps.sweep_receipts(ctx)),
         ]
         for name, interval, job in jobs:
             self._tasks.append(asyncio.create_task(self._every(name, interval, job), name=name))

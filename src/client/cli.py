@@ -99,6 +99,20 @@ def _parser() -> Parser:
     )
     send.add_argument("--to", required=True, type=_target, help="recipient pubkey, or * for all")
     send.add_argument("--priority", choices=PRIORITIES, default="next")
+    send.add_argument(
+        "--wait",
+        choices=("pushed", "acked"),
+        help="then wait for that receipt from every recipient (exit 0 only when it came)",
+    )
+    send.add_argument(
+        "--timeout", type=_positive_seconds, help="with --wait: give up after S seconds"
+    )
+    send.add_argument(
+        "--escalate-after",
+        type=_positive_int,
+        metavar="S",
+        help="next/low only: push it as `now` if not pushed within S seconds",
+    )
     send.add_argument("text", type=_text, help="the message (direct messages are encrypted)")
     listen = commands.add_parser(
         "listen",
@@ -133,6 +147,12 @@ def _parser() -> Parser:
         parents=identity,
         help="print the resolved identity (never the key's content)",
     )
+    status_of = commands.add_parser(
+        "status-of",
+        parents=identity,
+        help="print what became of a message you sent, per recipient",
+    )
+    status_of.add_argument("message_id", metavar="MESSAGE_ID")
     commands.add_parser(
         "hook",
         help="report a Claude Code hook event (JSON on stdin); always exits 0",

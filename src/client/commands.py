@@ -17,11 +17,12 @@ import msgspec
 from adapters import wire
 from client.cli import UsageError, print_json
 from client.errors import Fatal, MeshpeerError
-from client.hello import TRANSIENT
+from client.hello import CAPABILITIES, TRANSIENT
 from client.identity import KeyFileError, load_key
 from client.names import Names
 from client.peer import Peer, PeerConfig
 from client.profiles import identity_hint
+from client.receipts import failed, reached
 from client.sessions import find_session, remove_session, write_session
 
 log = logging.getLogger("meshpeer")
@@ -98,7 +99,7 @@ def peer_config(
         session_id=session_id,
         cwd=os.getcwd(),
         pid=os.getppid(),
-        capabilities=("ack", TRANSIENT) if transient else ("ack",),
+        capabilities=(*CAPABILITIES, TRANSIENT) if transient else CAPABILITIES,
         fail_fast=fail_fast,
     )
 
@@ -133,11 +134,19 @@ async def _main(args: argparse.Namespace, config: PeerConfig) -> int:
 
 async def _one_shot(peer: Peer, args: argparse.Namespace) -> int:
     if args.command == "send":
-        ack = await peer.send(args.to, args.text, args.priority)
+        ack = await peer.send(
+            args.to, args.text, args.priority, escalate_after_seconds=args.escalate_after
+        )
         _print_frame(ack)
         if not ack.queued:
             print(f"meshpeer send: not queued: {ack.error}", file=sys.stderr)
-        return 0 if ack.queued else 1
+            return 1
+        if args.wait is None or ack.message_id is None:
+            return 0
+        return await _wait(peer, ack.message_id, args.wait, args.timeout)
+    if args.command == "status-of":
+        _print_frame(await peer.message_status(args.message_id))
+        return 0
     if args.command == "status":
         _print_frame(await peer.set_status(args.status))
         return 0
@@ -145,6 +154,18 @@ async def _one_shot(peer: Peer, args: argparse.Namespace) -> int:
         print_json(msgspec.to_builtins(await peer.list_peers()))
         return 0
     raise AssertionError(args.command)
+
+
+async def _wait(peer: Peer, message_id: str, until: str, within: float | None) -> int:
+    """Print each recipient's state once every one has reached `until` (exit 0), or
+    one expired or the time ran out (exit 1)."""
+    states = await peer.wait_receipts(message_id, until, within)  # type: ignore[arg-type]
+    print_json({"messageId": message_id, "recipients": states})
+    if reached(states, until):
+        return 0
+    why = "expired" if failed(states) else "timed out"
+    print(f"meshpeer send: {why} waiting for {until}", file=sys.stderr)
+    return 1
 
 
 def _print_frame(frame: wire.Frame) -> None:

@@ -8,7 +8,7 @@ import time
 from adapters import wire
 from client.identity import Identity
 
-CAPABILITIES = ("ack",)
+CAPABILITIES = ("ack", "receipts")
 # A one-shot command (send, peers, ...): its presence ends when it closes and others'
 # list_peers never show it (claude-code.md section 4).
 TRANSIENT = "transient"

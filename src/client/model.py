@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from client.hello import CAPABILITIES
 from client.identity import Identity
 
 
@@ -19,7 +20,7 @@ class PeerConfig:
     pid: int | None
     connect_timeout: float = 10.0
     request_timeout: float = 30.0
-    capabilities: tuple[str, ...] = ("ack",)
+    capabilities: tuple[str, ...] = CAPABILITIES
     # Before the first accepted hello, a refused connection or a non-WebSocket answer
     # fails at once instead of being retried (one-shot commands; not `listen`).
     fail_fast: bool = False

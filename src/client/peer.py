@@ -2,7 +2,9 @@
 
 - Every (re)connection sends a freshly signed hello under the same `sessionId`, so the
   broker resumes the presence; attempts are paced by `Backoff` (exponential + jitter).
-- `send`, `set_status` and `list_peers` wait for their reply (matched by `Pending`).
+- `send`, `set_status`, `list_peers` and `message_status` wait for their reply
+  (matched by `Pending`); `watch_idle` waits for a peer to be idle; `wait_receipts`
+  for the `receipt` frames of a message this peer sent (capability `receipts`).
 - `messages()` yields decrypted pushes; a message is acknowledged (`client_ack`) once
   the consumer is done with it: when it asks for the next one, or calls `ack()`.
   Redeliveries of handled messages are dropped (and acked again) by `messageId`.
@@ -17,7 +19,7 @@ import re
 import time
 from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -36,6 +38,7 @@ from client.errors import (
 from client.hello import signed_hello
 from client.model import Incoming, PeerConfig
 from client.pending import Pending, Reply
+from client.receipts import Receipts, failed, later, reached
 from client.retry import Backoff, Seen
 
 log = logging.getLogger("meshpeer")
@@ -64,6 +67,7 @@ class Peer:
         self._closed = False
         self._last_error: BaseException | None = None
         self._last_timestamp = 0
+        self._receipts = Receipts()
 
     # ---- lifecycle
 
@@ -111,6 +115,7 @@ class Peer:
         text: str,
         priority: wire.PriorityName = "next",
         ttl_seconds: int | None = None,
+        escalate_after_seconds: int | None = None,
     ) -> wire.Ack:
         """Encrypt `text` for `to` (a member pubkey, `<pubkey>/<sessionId>` for one of its
         sessions, or `*`), send it, return the ack."""
@@ -127,10 +132,63 @@ class Peer:
             id=request_id,
             priority=priority,
             ttl_seconds=ttl_seconds,
+            escalate_after_seconds=escalate_after_seconds,
         )
         reply = await self._request(frame, lambda: self._pending.expect(request_id))
         assert isinstance(reply, wire.Ack)
+        if reply.message_id is not None:
+            self._receipts.track(reply.message_id)
         return reply
+
+    async def message_status(self, message_id: str) -> wire.MessageStatusReply:
+        """What became of a message this member sent, per recipient; BrokerError
+        `not_found` for any other id."""
+        request_id = self._pending.new_id("m")
+        frame = wire.MessageStatus(message_id=message_id, id=request_id)
+        reply = await self._request(frame, lambda: self._pending.expect(request_id))
+        assert isinstance(reply, wire.MessageStatusReply)
+        return reply
+
+    async def watch_idle(self, pubkey: str, within: float) -> wire.PeerIdle | None:
+        """Wait up to `within` seconds for one of that member's sessions to be idle
+        (at once if one is): its `peer_idle`, or None when the time ran out (the
+        watch is then withdrawn). BrokerError `no_recipient` for an unknown pubkey,
+        `rate_limited` beyond 100 open watches."""
+        await self._until_ready(self.config.request_timeout)
+        request_id = self._pending.new_id("w")
+        future = self._pending.expect(request_id)
+        try:
+            await self._write(wire.Watch(id=request_id, pubkey=pubkey))
+            try:
+                async with asyncio.timeout(within):
+                    reply = await future
+            except TimeoutError:
+                with contextlib.suppress(MeshpeerError):
+                    await self._write(wire.Unwatch(id=request_id))
+                return None
+        finally:
+            self._pending.forget(future)
+        assert isinstance(reply, wire.PeerIdle)
+        return reply
+
+    async def wait_receipts(
+        self, message_id: str, until: Literal["pushed", "acked"], within: float | None
+    ) -> dict[str, str]:
+        """Wait until every recipient of a message this peer sent has reached `until`
+        (acked counts as pushed): each recipient's pubkey with its last state, as far
+        as it got when the wait ended (done, an `expired`, or `within` seconds). The
+        recipients come from `message_status`, which also covers receipts that came
+        before this call."""
+        states: dict[str, str] = {}
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                status = await self.message_status(message_id)
+                states.update((r.pubkey, r.state) for r in status.recipients)
+                while not reached(states, until) and not failed(states):
+                    for receipt in await self._receipts.next(message_id):
+                        pubkey = receipt.recipient.pubkey
+                        states[pubkey] = later(states.get(pubkey), receipt.state)
+        return states
 
     async def set_status(self, status: wire.StatusName) -> wire.StatusReply:
         reply = await self._request(wire.SetStatus(status=status), self._pending.expect_status)
@@ -333,6 +391,8 @@ class Peer:
         if isinstance(frame, wire.Push):
             self._on_push(frame)
             await self._flush_acks()
+        elif isinstance(frame, wire.Receipt):
+            self._receipts.arrived(frame)
         elif frame is not None and not self._pending.resolve(frame):
             frames.log_unmatched(frame)
 

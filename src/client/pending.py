@@ -1,6 +1,7 @@
 """Matching broker replies to the requests that wait for them.
 
-`ack` and `peers` echo the request's `id`; a `status` reply has none, but the broker
+`ack`, `peers`, `message_status` and `peer_idle` (a watch's answer) echo the
+request's `id`; a `status` reply has none, but the broker
 answers the frames of one connection in order, so status requests wait in a FIFO. An
 `error` frame with an `id` fails that request; one without an id fails the oldest
 status request (the only request whose failure carries no echo)."""
@@ -14,7 +15,22 @@ from collections import deque
 from adapters import wire
 from client.errors import BrokerError
 
-Reply = wire.Ack | wire.Peers | wire.StatusReply | wire.Members
+Reply = (
+    wire.Ack
+    | wire.Peers
+    | wire.StatusReply
+    | wire.Members
+    | wire.MessageStatusReply
+    | wire.PeerIdle
+)
+_BY_ID = (
+    wire.Ack,
+    wire.Peers,
+    wire.Error,
+    wire.Members,
+    wire.MessageStatusReply,
+    wire.PeerIdle,
+)
 
 
 class Pending:
@@ -48,7 +64,15 @@ class Pending:
             return False
         if isinstance(frame, wire.Error):
             future.set_exception(BrokerError(frame.code, frame.message))
-        elif isinstance(frame, wire.Ack | wire.Peers | wire.StatusReply | wire.Members):
+        elif isinstance(
+            frame,
+            wire.Ack
+            | wire.Peers
+            | wire.StatusReply
+            | wire.Members
+            | wire.MessageStatusReply
+            | wire.PeerIdle,
+        ):
             future.set_result(frame)
         return True
 
@@ -57,10 +81,7 @@ class Pending:
             isinstance(frame, wire.Error) and frame.id is None
         ):
             return self._status.popleft() if self._status else None
-        if (
-            isinstance(frame, wire.Ack | wire.Peers | wire.Error | wire.Members)
-            and frame.id is not None
-        ):
+        if isinstance(frame, _BY_ID) and frame.id is not None:
             return self._by_id.pop(str(frame.id), None)
         return None
 

@@ -128,6 +128,10 @@ class Message:
     ciphertext: str
     created_at: datetime
     expires_at: datetime
+    # escalateAfterSeconds: from then on it is pushed as `now` (domain/escalation.py)
+    escalate_at: datetime | None = None
+    # set on the copy a push carries once its escalation was due
+    escalated: bool = False
     # A direct message to one session of its member (`<pubkey>/<sessionId>`); None: any.
     target_session_id: str | None = None
 

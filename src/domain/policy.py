@@ -41,6 +41,7 @@ class Policy:
     # or a move to another instance keeps `dnd` (ADR 0025).
     manual_status_kept: timedelta = timedelta(hours=12)
     claim_batch: int = 256
+    receipt_retention: timedelta = timedelta(seconds=86400)
     status_rules: StatusRules = field(init=False)
     admission: Admission = field(init=False)
 

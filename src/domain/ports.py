@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from domain.invites import Invite
 from domain.model import (
@@ -20,6 +20,8 @@ from domain.model import (
     Status,
     StatusRecord,
 )
+from domain.receipts import MessageFacts, Receipt, Transition
+from domain.watches import PeerIdle
 
 
 class Clock(Protocol):
@@ -262,6 +264,19 @@ class Mailbox(Protocol):
         """Mark delivered; ids that are not this member's deliveries are ignored."""
         ...
 
+    async def acknowledge(
+        self, member_id: str, message_ids: Sequence[str], now: datetime
+    ) -> list[Transition]:
+        """`ack`, and in the same write keep the `acked` receipt of each delivery it
+        marked (`receipts.advances`: not over an `expired`); return the receipts that
+        advanced, for their senders."""
+        ...
+
+    async def escalate(self, now: datetime) -> set[str]:
+        """Raise to `now` the undelivered, unexpired deliveries whose escalation
+        deadline passed; return their members (their mail may be claimable now)."""
+        ...
+
     async def release(self, connection_id: str) -> None:
         """Drop the leases of a connection that closed, so they can be claimed again."""
         ...
@@ -283,6 +298,31 @@ class Mailbox(Protocol):
 
     async def depth(self, now: datetime) -> int:
         """Undelivered, unexpired deliveries in the whole store."""
+        ...
+
+
+class ReceiptStore(Protocol):
+    """Delivery state kept after the mailbox is done with a message, for receipts and
+    `message_status` (ADR 0027)."""
+
+    async def record(self, transitions: Sequence[Transition]) -> list[Transition]:
+        """Keep these transitions, in order, under `receipts.advances` applied
+        atomically per (message, recipient); return those that advanced."""
+        ...
+
+    async def expire(self, now: datetime) -> list[Transition]:
+        """Record `expired` for the mailbox's deliveries whose TTL passed (before the
+        mailbox prunes them); return those that advanced."""
+        ...
+
+    async def facts(self, message_id: str) -> MessageFacts | None:
+        """The message's sender and each recipient's kept receipt and live delivery;
+        None when neither the mailbox nor the kept receipts know the id."""
+        ...
+
+    async def prune(self, cutoff: datetime, limit: int) -> int:
+        """Forget up to `limit` receipts of messages whose every recipient reached
+        acked or expired before `cutoff` and that have no delivery left."""
         ...
 
 
@@ -330,6 +370,15 @@ class Notifier(Protocol):
         status, so that it gates and releases mail by it."""
         ...
 
+    async def went_idle(self, member_id: str, presence_id: str, session_id: str) -> None:
+        """A session (presence) of this member is idle now: every instance, this one
+        included, answers the watches open on it."""
+        ...
+
+    async def receipts(self, transitions: Sequence[Transition]) -> None:
+        """Hand these receipts to their senders' sessions, wherever they are."""
+        ...
+
     async def member_changed(self, mesh_id: str, member_id: str) -> None:
         """This member was added, revoked or otherwise changed: every instance, this one
         included, forgets the lookups it cached of it and its mesh's member list, so
@@ -345,6 +394,10 @@ class Connection(Protocol):
 
     async def push(self, messages: Sequence[Message]) -> None:
         """Write these messages, in order. Raise ConnectionGone if the socket is closed."""
+        ...
+
+    async def notify(self, event: Receipt | PeerIdle) -> None:
+        """Write a receipt or a watch's answer. Raise ConnectionGone if closed."""
         ...
 
     async def close(self, code: int, reason: str) -> None: ...
@@ -375,6 +428,19 @@ class Metrics(Protocol):
 
     def db_healthy(self, healthy: bool) -> None: ...
     def listen_lost(self) -> None: ...
+    def receipts_recorded(self, state: str, count: int) -> None: ...
+    def message_escalated(self) -> None: ...
+    def watches_changed(self, delta: int) -> None: ...
+
+
+class Offload(Protocol):
+    """Work that must not hold up the path that starts it (receipts after a push)."""
+
+    async def start(self, work: Coroutine[Any, Any, object]) -> None:
+        """Run `work`. A served broker returns at once and logs a failure; the fakes
+        run it to the end, so a test sees its effect when the call returns. Work
+        started in order begins in that order."""
+        ...
 
 
 class StatusInferrer(Protocol):

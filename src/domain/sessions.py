@@ -21,6 +21,7 @@ class Session:
     acks: bool
     status: Status
     connected_at: datetime
+    receipts: bool = False  # asked for capability `receipts`
     transient: bool = False
 
     @property

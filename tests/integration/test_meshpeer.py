@@ -324,6 +324,34 @@ def test_a_broadcast_is_signed_plaintext_that_the_broker_can_read(
     assert received["fromPubkey"] == alice.pubkey
 
 
+def test_send_waits_for_the_receipt_and_status_of_tells_it(
+    broker: BrokerProcess, mesh: Mesh, listeners: list[Listener]
+) -> None:
+    """spec/receipts.md: `send --wait acked` exits 0 once every recipient acked;
+    `status-of` prints the message_status reply; a wait that cannot end times out."""
+    alice, bob = mesh.alice, mesh.bob
+    listener = bob.listen(broker, "bob-receipts", "--count", "1", "--timeout", str(WAIT))
+    listeners.append(listener)
+    wait_online(alice, broker, "bob-receipts")
+
+    done = alice.run(broker, "send", "--to", bob.pubkey, "--wait", "acked", "--timeout", "20", "hi")
+
+    assert done.returncode == 0, done.stderr
+    ack, waited = (json.loads(line) for line in done.stdout.splitlines())
+    assert waited == {"messageId": ack["messageId"], "recipients": {bob.pubkey: "acked"}}
+    status = alice.run(broker, "status-of", ack["messageId"])
+    assert status.returncode == 0, status.stderr
+    reply = json.loads(status.stdout)
+    assert [(r["displayName"], r["state"]) for r in reply["recipients"]] == [("bob", "acked")]
+    assert listener.proc.wait(WAIT) == 0, listener.log
+
+    late = alice.run(broker, "send", "--to", bob.pubkey, "--wait", "pushed", "--timeout", "1", "x")
+    assert late.returncode == 1 and "timed out waiting for pushed" in late.stderr
+    assert json.loads(late.stdout.splitlines()[1])["recipients"] == {bob.pubkey: "queued"}
+    other = bob.run(broker, "status-of", ack["messageId"])
+    assert other.returncode == 1 and "not_found" in other.stderr
+
+
 def test_send_to_a_non_member_is_not_queued_and_exits_1(broker: BrokerProcess, mesh: Mesh) -> None:
     stranger = json.loads(
         subprocess.run(

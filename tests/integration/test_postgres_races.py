@@ -113,7 +113,7 @@ async def test_a_revoke_waits_for_a_hello_in_flight_and_then_ends_its_presence(
     await hello.start()
     await other.fetchrow(
         "SELECT * FROM mesh.admit_presence($1, $2, 's', NULL, '/', 'c', 'h', $3, 10, $4,"
-        " gen_random_uuid()::text, 'idle', 'manual', $3, NULL, $3)",
+        " gen_random_uuid()::text, 'idle', 'manual', $3, NULL, $3, false)",
         m.id,
         ada.id,
         at(1),

@@ -14,9 +14,11 @@ from domain.admission import Hello, canonical
 from domain.model import Member, Mesh, Message, Priority, Status
 from domain.policy import Policy
 from domain.ports import ConnectionGone
+from domain.receipts import Receipt
 from domain.sessions import Session
 from domain.usecases import admin, connect, send
 from domain.usecases.context import Context
+from domain.watches import PeerIdle
 
 _ids = itertools.count(1)
 
@@ -27,6 +29,7 @@ class FakeConnection:
     def __init__(self) -> None:
         self._id = f"conn-{next(_ids)}"
         self.pushed: list[Message] = []
+        self.events: list[Receipt | PeerIdle] = []
         self.closed: tuple[int, str] | None = None
 
     @property
@@ -37,6 +40,11 @@ class FakeConnection:
         if self.closed is not None:
             raise ConnectionGone(self.id)
         self.pushed.extend(messages)
+
+    async def notify(self, event: Receipt | PeerIdle) -> None:
+        if self.closed is not None:
+            raise ConnectionGone(self.id)
+        self.events.append(event)
 
     async def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
@@ -96,6 +104,7 @@ class Harness:
         session_id: str | None = None,
         *,
         acks: bool = True,
+        receipts: bool = False,
         transient: bool = False,
         pid: int | None = 4242,
         cwd: str = "/home/ada/proj",
@@ -111,6 +120,7 @@ class Harness:
             timestamp_ms=int(self.clock.now().timestamp() * 1000) + skew_ms,
             signature="",
             capabilities=frozenset({"ack"} if acks else ())
+            | ({"receipts"} if receipts else set())
             | ({"transient"} if transient else set()),
         )
         signature = peer.key.sign(canonical(unsigned)).signature.hex()

@@ -49,7 +49,7 @@ def test_the_broker_admits_the_clients_hello() -> None:
     )
     assert verify(ADA.pubkey, broker_canonical(domain_hello), frame.signature)
     STRICT.check(domain_hello, MEMBER, NOW)  # does not raise
-    assert domain_hello.capabilities == frozenset({"ack"})
+    assert domain_hello.capabilities == frozenset({"ack", "receipts"})
 
 
 def test_a_hello_signed_by_another_key_is_refused() -> None:
@@ -93,4 +93,4 @@ def test_the_wire_form_uses_the_protocol_field_names() -> None:
         "signature",
         "capabilities",
     }
-    assert len(sent["signature"]) == 128 and sent["capabilities"] == ["ack"]
+    assert len(sent["signature"]) == 128 and sent["capabilities"] == ["ack", "receipts"]

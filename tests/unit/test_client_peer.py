@@ -165,7 +165,7 @@ def push_from_alice(message_id: str, text: str, to: Identity = BOB) -> dict[str,
     }
 
 
-async def eventually(condition: Callable[[], bool], within: float = 3.0) -> None:
+async def eventually(condition: Callable[[], bool], within: float = 10.0) -> None:
     async with asyncio.timeout(within):
         while not condition():
             await asyncio.sleep(0.005)
@@ -214,7 +214,7 @@ async def test_the_hello_is_signed_with_ack_capability(broker: FakeBroker) -> No
     async with bob() as client:
         assert client.hello_ok is not None and client.hello_ok.hook_token == "tok"
     hello = broker.hellos[0]
-    assert hello["sessionId"] == "s-bob" and hello["capabilities"] == ["ack"]
+    assert hello["sessionId"] == "s-bob" and hello["capabilities"] == ["ack", "receipts"]
     assert hello["pubkey"] == BOB.pubkey and len(hello["signature"]) == 128
 
 

@@ -486,6 +486,7 @@ async def test_an_admin_process_that_never_listens_never_caches() -> None:
         inferrer=None,  # type: ignore[arg-type]
         policy=Policy(),
         sessions=SessionRegistry(),
+        receipts=None,  # type: ignore[arg-type]
     )
 
     await cache.member(MESH.id, bob.id)

@@ -73,18 +73,44 @@ def value(metrics: OtelMetrics, name: str, **labels: str) -> float:
 def test_every_contract_series_is_there_from_the_start(metrics: OtelMetrics) -> None:
     names = {name for name, _ in samples(metrics)}
     assert set(CONTRACT_SERIES) <= names
-    assert names == set(CONTRACT_SERIES) | {
-        "broker_messages_pushed_total",
-        "broker_sessions",
-        "broker_joins_total",
-        "broker_listen_connection_lost_total",
-    }
+    assert names == (
+        set(CONTRACT_SERIES)
+        | {
+            "broker_messages_pushed_total",
+            "broker_sessions",
+            "broker_joins_total",
+            "broker_listen_connection_lost_total",
+        }
+        | RECEIPT_SERIES
+    )
 
 
 def test_a_lost_listen_connection_is_counted(metrics: OtelMetrics) -> None:
     metrics.listen_lost()
     metrics.listen_lost()
     assert value(metrics, "broker_listen_connection_lost_total") == 2
+
+
+# spec/receipts.md
+RECEIPT_SERIES = {
+    "broker_receipts_total",
+    "broker_messages_escalated_total",
+    "broker_watches_active",
+}
+
+
+def test_receipt_series_count_what_happened(metrics: OtelMetrics) -> None:
+    for state in ("pushed", "acked", "expired"):
+        assert value(metrics, "broker_receipts_total", state=state) == 0
+    metrics.receipts_recorded("pushed", 1)
+    metrics.receipts_recorded("acked", 2)
+    metrics.message_escalated()
+    metrics.watches_changed(3)
+    metrics.watches_changed(-1)
+    assert value(metrics, "broker_receipts_total", state="pushed") == 1
+    assert value(metrics, "broker_receipts_total", state="acked") == 2
+    assert value(metrics, "broker_messages_escalated_total") == 1
+    assert value(metrics, "broker_watches_active") == 2
 
 
 @pytest.mark.parametrize(("name", "label", "label_value"), LABELLED, ids=lambda x: str(x))

@@ -9,6 +9,7 @@ from domain.errors import (
     InvalidInput,
     InvalidInvite,
     RateLimited,
+    Rejected,
     StoreUnavailable,
     Unauthorized,
 )
@@ -47,4 +48,8 @@ def ws_code(error: DomainError) -> str:
         return "unauthorized"
     if isinstance(error, InvalidInput):
         return "invalid"
+    if isinstance(error, Rejected):
+        return error.code
+    if isinstance(error, RateLimited):
+        return "rate_limited"
     return "internal"

@@ -9,6 +9,9 @@ import msgspec
 from adapters import wire
 from domain.admission import Hello
 from domain.model import Member, Message, PeerView
+from domain.receipts import Receipt
+from domain.usecases.receipts import RecipientReport
+from domain.watches import PeerIdle
 
 
 def iso(moment: datetime) -> str:
@@ -38,8 +41,45 @@ def push_text(message: Message) -> str:
         nonce=message.nonce,
         ciphertext=message.ciphertext,
         created_at=iso(message.created_at),
+        escalated=message.escalated,
     )
     return wire.encoder.encode(frame).decode()
+
+
+def event_text(event: Receipt | PeerIdle) -> str:
+    if isinstance(event, PeerIdle):
+        return text(
+            wire.PeerIdle(
+                id=event.watch_id,
+                member_id=event.member_id,
+                session_id=event.session_id,
+                at=iso(event.at),
+            )
+        )
+    return text(
+        wire.Receipt(
+            message_id=event.message_id,
+            recipient=wire.Recipient(
+                member_id=event.recipient_member_id, pubkey=event.recipient_pubkey
+            ),
+            state=event.state.value,  # type: ignore[arg-type]
+            at=iso(event.at),
+            escalated=event.escalated,
+        )
+    )
+
+
+def recipient_status(report: RecipientReport) -> wire.RecipientStatus:
+    status = report.status
+    return wire.RecipientStatus(
+        member_id=status.member_id,
+        pubkey=report.pubkey,
+        display_name=report.display_name,
+        state=status.state.value,
+        reason=status.reason,
+        at=iso(status.at) if status.at is not None else None,
+        escalated=status.escalated,
+    )
 
 
 def peer(view: PeerView) -> wire.Peer:

@@ -21,9 +21,11 @@ from adapters.http.guard import transport_control
 from domain.errors import DomainError, Rejected, Revoked
 from domain.model import Message, Priority, Status
 from domain.ports import Connection, ConnectionGone
+from domain.receipts import Receipt
 from domain.sessions import Session
-from domain.usecases import connect, deliver, peers, send, status
+from domain.usecases import connect, deliver, peers, receipts, send, status, watch
 from domain.usecases.admin import CLOSE_REVOKED
+from domain.watches import PeerIdle
 
 log = logging.getLogger("meshbroker.ws")
 
@@ -69,6 +71,9 @@ class WsConnection(Connection):
     async def push(self, messages: Sequence[Message]) -> None:
         for message in messages:
             await self.send_text(frames.push_text(message))
+
+    async def notify(self, event: Receipt | PeerIdle) -> None:
+        await self.send_text(frames.event_text(event))
 
     async def close(self, code: int, reason: str) -> None:
         if self.closed:
@@ -339,6 +344,37 @@ async def _dispatch(
             return frames.text(wire.Members(members=members, id=frame.id))
         case wire.Hello():
             return frames.error("invalid", "this connection already said hello")
+        case wire.MessageStatus() | wire.Watch() | wire.Unwatch():
+            return await _sender_view(frame, session, gateway)
+    return None
+
+
+async def _sender_view(
+    frame: wire.MessageStatus | wire.Watch | wire.Unwatch, session: Session, gateway: Gateway
+) -> Reply:
+    """message_status, watch and unwatch (spec/receipts.md)."""
+    ctx = gateway.ctx
+    match frame:
+        case wire.MessageStatus():
+            reports = await _guard(
+                receipts.message_status(ctx, session, frame.message_id), frame.id
+            )
+            if isinstance(reports, str):
+                return reports
+            return frames.text(
+                wire.MessageStatusReply(
+                    message_id=frame.message_id,
+                    recipients=[frames.recipient_status(r) for r in reports],
+                    id=frame.id,
+                )
+            )
+        case wire.Watch():
+            answer = await _guard(watch.watch(ctx, session, frame.id, frame.pubkey), frame.id)
+            if isinstance(answer, PeerIdle):
+                return frames.event_text(answer)
+            return answer  # type: ignore[no-any-return]
+        case wire.Unwatch():
+            await watch.unwatch(ctx, session, frame.id)
     return None
 
 
@@ -383,6 +419,7 @@ async def _send(frame: wire.Send, size: int, session: Session, gateway: Gateway)
         priority=Priority(frame.priority),
         ttl_seconds=frame.ttl_seconds,
         frame_bytes=size,
+        escalate_after_seconds=frame.escalate_after_seconds,
     )
     try:
         outgoing = await send.prepare(gateway.ctx, session, request)
@@ -399,7 +436,14 @@ async def _commit(frame: wire.Send, outgoing: send.Outgoing, gateway: Gateway) -
         message_id = await send.commit(gateway.ctx, outgoing)
     except DomainError as exc:
         return _refused_ack(frame, exc)
-    return frames.text(wire.Ack(queued=True, id=frame.id, message_id=message_id))
+    return frames.text(
+        wire.Ack(
+            queued=True,
+            id=frame.id,
+            message_id=message_id,
+            escalate_after_seconds=frame.escalate_after_seconds,
+        )
+    )
 
 
 def _refused_ack(frame: wire.Send, exc: DomainError) -> str:

@@ -12,12 +12,15 @@ from adapters.memory.mailbox import InMemoryMailbox
 from adapters.memory.metrics import RecordingMetrics
 from adapters.memory.notifier import LocalNotifier
 from adapters.memory.presences import InMemoryPresenceStore
+from adapters.memory.receipts import InMemoryReceipts
 from adapters.memory.status import FixedInferrer
 from domain.policy import Policy
 from domain.ports import MemberDirectory
 from domain.sessions import SessionRegistry
 from domain.usecases.context import Context
 from domain.usecases.deliver import deliver
+from domain.usecases.receipts import hand_out
+from domain.usecases.watch import answer_watches
 
 
 def memory_context(
@@ -51,8 +54,11 @@ def memory_context(
         notifier=notifier,
         metrics=RecordingMetrics(),
         inferrer=FixedInferrer(),
+        receipts=InMemoryReceipts(mailbox),
         policy=policy or Policy(),
         sessions=sessions,
     )
     notifier.on_wake = partial(deliver, ctx)
+    notifier.on_idle = partial(answer_watches, ctx)
+    notifier.on_receipts = partial(hand_out, ctx)
     return ctx

@@ -8,7 +8,8 @@ from itertools import count
 from adapters.memory.presences import InMemoryPresenceStore
 from domain.delivery import claimable_by
 from domain.model import Message, Priority
-from domain.ports import Mailbox
+from domain.ports import Mailbox, ReceiptStore
+from domain.receipts import DeliveryState, Transition, sent_by, transition
 
 
 @dataclass(slots=True)
@@ -16,6 +17,7 @@ class _Delivery:
     seq: int
     message: Message
     member_id: str
+    priority: Priority  # the message's, `now` once escalated
     leased_to: str | None = None
     lease_until: datetime | None = None
     delivered_at: datetime | None = None
@@ -28,6 +30,8 @@ class InMemoryMailbox(Mailbox):
         # Where a message for one session learns whether that session still lives;
         # without a store, no session does.
         self.presences = presences
+        # Where an ack keeps its `acked` receipt (the InMemoryReceipts beside it).
+        self.receipts: ReceiptStore | None = None
 
     def _lives(self, member_id: str, session_id: str) -> bool:
         """The member has an unended presence of this session (online or in grace)."""
@@ -40,7 +44,7 @@ class InMemoryMailbox(Mailbox):
 
     async def enqueue(self, message: Message, recipients: Sequence[str]) -> None:
         for member_id in recipients:
-            self.deliveries.append(_Delivery(next(self._seq), message, member_id))
+            self.deliveries.append(_Delivery(next(self._seq), message, member_id, message.priority))
 
     async def claim(
         self,
@@ -62,7 +66,7 @@ class InMemoryMailbox(Mailbox):
                 and d.delivered_at is None
                 and d.message.expires_at > now
                 and (d.lease_until is None or d.lease_until <= now)
-                and d.message.priority in priorities
+                and d.priority in priorities
                 and d.message.sender_presence_id != presence_id
                 and self._claimable(d, session_id)
             ):
@@ -76,13 +80,46 @@ class InMemoryMailbox(Mailbox):
         return claimable_by(target, session_id, target_lives=lives)
 
     async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:
+        return len(self._mark(member_id, message_ids, now))
+
+    async def acknowledge(
+        self, member_id: str, message_ids: Sequence[str], now: datetime
+    ) -> list[Transition]:
+        marked = [
+            transition(
+                sent_by(d.message),
+                member_id,
+                DeliveryState.ACKED,
+                now,
+                escalated=d.priority is not d.message.priority,
+            )
+            for d in self._mark(member_id, message_ids, now)
+        ]
+        if self.receipts is None:
+            return marked
+        return await self.receipts.record(marked)
+
+    def _mark(self, member_id: str, message_ids: Sequence[str], now: datetime) -> list[_Delivery]:
         wanted = set(message_ids)
-        acked = 0
+        marked = []
         for d in self.deliveries:
             if d.member_id == member_id and d.message.id in wanted and d.delivered_at is None:
                 d.delivered_at = now
-                acked += 1
-        return acked
+                marked.append(d)
+        return marked
+
+    async def escalate(self, now: datetime) -> set[str]:
+        members = set()
+        for d in self.deliveries:
+            due = d.message.escalate_at is not None and d.message.escalate_at <= now
+            if due and d.priority is not Priority.NOW and self._undelivered(d, now):
+                d.priority = Priority.NOW
+                members.add(d.member_id)
+        return members
+
+    @staticmethod
+    def _undelivered(d: _Delivery, now: datetime) -> bool:
+        return d.delivered_at is None and d.message.expires_at > now
 
     async def release(self, connection_id: str) -> None:
         for d in self.deliveries:

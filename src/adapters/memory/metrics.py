@@ -15,6 +15,7 @@ class RecordingMetrics(Metrics):
         self.latencies: list[float] = []
         self.depth: int | None = None
         self.healthy: bool | None = None
+        self.watches = 0
         self.by_status: dict[Status, int] = {}
 
     def connection_opened(self) -> None:
@@ -52,6 +53,15 @@ class RecordingMetrics(Metrics):
 
     def db_healthy(self, healthy: bool) -> None:
         self.healthy = healthy
+
+    def receipts_recorded(self, state: str, count: int) -> None:
+        self.counts[f"receipts:{state}"] += count
+
+    def message_escalated(self) -> None:
+        self.counts["escalated"] += 1
+
+    def watches_changed(self, delta: int) -> None:
+        self.watches += delta
 
     def sessions(self, by_status: Mapping[Status, int]) -> None:
         self.by_status = dict(by_status)

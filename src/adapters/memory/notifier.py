@@ -1,14 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 from adapters.cache import CachingDirectory
 from domain.model import Status
 from domain.ports import Notifier
+from domain.receipts import Transition
 from domain.sessions import SessionRegistry
 
 WakeHandler = Callable[[list[str]], Coroutine[Any, Any, None]]
+IdleHandler = Callable[[str, str, str], Coroutine[Any, Any, object]]
+ReceiptHandler = Callable[[Sequence[Transition]], Coroutine[Any, Any, object]]
 
 
 class LocalNotifier(Notifier):
@@ -21,6 +24,10 @@ class LocalNotifier(Notifier):
         self.sessions = sessions
         self.on_wake: WakeHandler | None = None
         self.cache: CachingDirectory | None = None
+        self.on_idle: IdleHandler | None = None
+        self.on_receipts: ReceiptHandler | None = None
+        # whether this process holds a watch on a member (set with on_idle)
+        self.watches_on: Callable[[str], bool] = lambda _member_id: True
 
     async def wake(self, member_ids: Iterable[str]) -> None:
         if self.on_wake is not None:
@@ -32,6 +39,14 @@ class LocalNotifier(Notifier):
 
     async def status_changed(self, presence_id: str, member_id: str, status: Status) -> None:
         """One process holds every socket: nobody else to tell."""
+
+    async def went_idle(self, member_id: str, presence_id: str, session_id: str) -> None:
+        if self.on_idle is not None:
+            await self.on_idle(member_id, presence_id, session_id)
+
+    async def receipts(self, transitions: Sequence[Transition]) -> None:
+        if self.on_receipts is not None:
+            await self.on_receipts(transitions)
 
     async def member_changed(self, mesh_id: str, member_id: str) -> None:
         self.forget(mesh_id, member_id)

@@ -53,6 +53,8 @@ PUSH_LATENCY_BUCKETS = (
     10.0,
 )
 
+RECEIPT_STATES = ("pushed", "acked", "expired")
+
 Attributes = Mapping[str, str]
 
 
@@ -120,6 +122,17 @@ class OtelMetrics(Metrics):
             "broker_listen_connection_lost",
             description="Times the LISTEN connection (cross-instance wake-ups) was lost.",
         )
+        self._receipts = meter.create_counter(
+            "broker_receipts",
+            description="Delivery states recorded for senders (receipts), by state.",
+        )
+        self._escalated = meter.create_counter(
+            "broker_messages_escalated",
+            description="Pushes of next/low messages as now after escalateAfterSeconds.",
+        )
+        self._watches_active = meter.create_up_down_counter(
+            "broker_watches_active", description="Open watches on this instance's sessions."
+        )
         self._db_healthy = meter.create_gauge(
             "broker_db_healthy", description="1 while Postgres answers, else 0."
         )
@@ -130,6 +143,7 @@ class OtelMetrics(Metrics):
         self._connection_reasons = _labels("reason", CONNECTION_REJECT_REASONS)
         self._message_reasons = _labels("reason", MESSAGE_REJECT_REASONS)
         self._priorities = {p: MappingProxyType({"priority": p.value}) for p in Priority}
+        self._receipt_states = _labels("state", RECEIPT_STATES)
         self._statuses = {s: MappingProxyType({"status": s.value}) for s in Status}
         self._join_results = _labels("result", JOIN_RESULTS)
         self._flipped = {
@@ -144,9 +158,13 @@ class OtelMetrics(Metrics):
             self._hook_rate_limited,
             self._pushed,
             self._listen_lost,
+            self._escalated,
         ):
             counter.add(0)
         self._connections_active.add(0)
+        self._watches_active.add(0)
+        for attributes in self._receipt_states.values():
+            self._receipts.add(0, attributes)
         for attributes in self._connection_reasons.values():
             self._connections_rejected.add(0, attributes)
         for attributes in self._message_reasons.values():
@@ -210,6 +228,16 @@ class OtelMetrics(Metrics):
 
     def db_healthy(self, healthy: bool) -> None:
         self._db_healthy.set(1 if healthy else 0)
+
+    def receipts_recorded(self, state: str, count: int) -> None:
+        self._receipts.add(count, self._receipt_states[state])
+
+    def message_escalated(self) -> None:
+        self._escalated.add(1)
+
+    def watches_changed(self, delta: int) -> None:
+        if delta:
+            self._watches_active.add(delta)
 
     def sessions(self, by_status: Mapping[Status, int]) -> None:
         for status, count in by_status.items():

@@ -15,6 +15,7 @@ from adapters.postgres.batch import Batcher
 from adapters.postgres.database import SOFT, Database, Record
 from domain.model import Message, Priority
 from domain.ports import Mailbox
+from domain.receipts import DeliveryState, Transition
 
 # Many sends share one commit (group commit): the messages of a batch and all their
 # deliveries go in one statement; ORDER BY n gives deliveries their seq in batch
@@ -23,20 +24,21 @@ _ENQUEUE = """
 WITH message AS (
     INSERT INTO mesh.messages
         (id, mesh_id, sender_member_id, sender_pubkey, sender_presence_id, priority,
-         nonce, ciphertext, created_at, expires_at)
+         nonce, ciphertext, created_at, expires_at, escalate_at)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                          $6::text[], $7::text[], $8::text[], $9::timestamptz[],
-                         $10::timestamptz[])
+                         $10::timestamptz[], $11::timestamptz[])
 )
 INSERT INTO mesh.deliveries
-    (message_id, member_id, priority, sender_presence_id, expires_at, target_session_id)
+    (message_id, member_id, priority, sender_presence_id, expires_at, escalate_at,
+     target_session_id)
 SELECT d.message_id, d.member_id, d.priority, d.sender_presence_id, d.expires_at,
-       d.target_session_id
-FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::timestamptz[],
-            $16::text[])
+       d.escalate_at, d.target_session_id
+FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[],
+            $17::timestamptz[], $18::text[])
      WITH ORDINALITY
      AS d(message_id, member_id, priority, sender_presence_id, expires_at,
-          target_session_id, n)
+          escalate_at, target_session_id, n)
 ORDER BY d.n
 """
 
@@ -70,7 +72,7 @@ WITH {SOFT}, picked AS (
     RETURNING d.seq, d.message_id, d.target_session_id
 )
 SELECT m.id, m.mesh_id, m.sender_member_id, m.sender_pubkey, m.sender_presence_id,
-       m.priority, m.nonce, m.ciphertext, m.created_at, m.expires_at,
+       m.priority, m.nonce, m.ciphertext, m.created_at, m.expires_at, m.escalate_at,
        leased.target_session_id
 FROM leased JOIN mesh.messages m ON m.id = leased.message_id
 ORDER BY leased.seq
@@ -84,9 +86,10 @@ ORDER BY leased.seq
 _ACK = f"""
 WITH {SOFT}, acked AS (
     DELETE FROM mesh.deliveries d
-    USING unnest($1::text[], $2::text[]) AS w(member_id, message_id), soft
+    USING unnest($1::text[], $2::text[], $3::timestamptz[]) AS w(member_id, message_id, at),
+          soft
     WHERE d.member_id = w.member_id AND d.message_id = w.message_id
-    RETURNING d.seq, d.member_id, d.message_id
+    RETURNING d.seq, d.member_id, d.message_id, w.at, d.priority
 ), emptied AS (
     DELETE FROM mesh.messages m
     WHERE m.id IN (SELECT message_id FROM acked)
@@ -94,8 +97,38 @@ WITH {SOFT}, acked AS (
           SELECT 1 FROM mesh.deliveries d
           WHERE d.message_id = m.id AND d.seq NOT IN (SELECT seq FROM acked)
       )
+), kept AS (
+    -- the `acked` receipt, in the same statement (ADR 0027): receipts.advances, as
+    -- in PostgresReceipts (a row changes only while it is `pushed`)
+    -- (escalated: the delivery's priority was raised above the message's, so the
+    -- flag holds even when the ack lands before the escalated push's own receipt)
+    INSERT INTO mesh.receipts AS r
+        (message_id, member_id, mesh_id, sender_member_id, sender_presence_id, state, at,
+         escalated)
+    SELECT a.message_id, a.member_id, m.mesh_id, m.sender_member_id, m.sender_presence_id,
+           'acked', a.at, a.priority <> m.priority
+    FROM acked a JOIN mesh.messages m ON m.id = a.message_id
+    ON CONFLICT (message_id, member_id) DO UPDATE
+        SET state = 'acked', at = EXCLUDED.at, escalated = r.escalated OR EXCLUDED.escalated
+        WHERE r.state = 'pushed'
+    RETURNING r.message_id, r.member_id, r.escalated
 )
-SELECT member_id, message_id FROM acked
+SELECT a.member_id, a.message_id, a.at, m.mesh_id, m.sender_member_id, m.sender_presence_id,
+       k.message_id IS NOT NULL AS advanced, coalesce(k.escalated, false) AS escalated
+FROM acked a JOIN mesh.messages m ON m.id = a.message_id
+LEFT JOIN kept k ON k.message_id = a.message_id AND k.member_id = a.member_id
+"""
+
+# Raise to `now` the deliveries whose escalation deadline passed (the partial index
+# deliveries_escalate_at holds exactly the candidates).
+_ESCALATE = """
+WITH raised AS (
+    UPDATE mesh.deliveries SET priority = 'now'
+    WHERE escalate_at IS NOT NULL AND priority <> 'now'
+      AND escalate_at <= $1 AND expires_at > $1
+    RETURNING member_id
+)
+SELECT DISTINCT member_id FROM raised
 """
 
 _PRUNE = """
@@ -109,7 +142,7 @@ SELECT count(*) FROM expired
 
 
 def _columns(batch: list[_Enqueue]) -> list[list[Any]]:
-    """The batch as the statement's 16 parallel arrays: 10 of messages, 6 of deliveries."""
+    """The batch as the statement's 18 parallel arrays: 11 of messages, 7 of deliveries."""
     messages = [
         (
             m.id,
@@ -122,11 +155,20 @@ def _columns(batch: list[_Enqueue]) -> list[list[Any]]:
             m.ciphertext,
             m.created_at,
             m.expires_at,
+            m.escalate_at,
         )
         for m, _ in batch
     ]
     deliveries = [
-        (m.id, member_id, m.priority.value, m.sender_presence_id, m.expires_at, m.target_session_id)
+        (
+            m.id,
+            member_id,
+            m.priority.value,
+            m.sender_presence_id,
+            m.expires_at,
+            m.escalate_at,
+            m.target_session_id,
+        )
         for m, recipients in batch
         for member_id in dict.fromkeys(recipients)
     ]
@@ -146,19 +188,34 @@ def message_from(row: Record) -> Message:
         ciphertext=row["ciphertext"],
         created_at=row["created_at"],
         expires_at=row["expires_at"],
+        escalate_at=row["escalate_at"],
         target_session_id=row["target_session_id"],
     )
 
 
 _Enqueue = tuple[Message, Sequence[str]]
-_Ack = tuple[str, Sequence[str]]
+_Ack = tuple[str, Sequence[str], datetime]
+_Acked = tuple[list[Record], list[Transition]]  # deleted deliveries, receipts that advanced
+
+
+def _acked(row: Record) -> Transition:
+    return Transition(
+        message_id=row["message_id"],
+        mesh_id=row["mesh_id"],
+        sender_member_id=row["sender_member_id"],
+        sender_presence_id=row["sender_presence_id"],
+        recipient_member_id=row["member_id"],
+        state=DeliveryState.ACKED,
+        at=row["at"],
+        escalated=row["escalated"],
+    )
 
 
 class PostgresMailbox(Mailbox):
     def __init__(self, db: Database) -> None:
         self.db = db
         self._enqueues: Batcher[_Enqueue, None] = Batcher(self._insert, MAX_BATCH)
-        self._acks: Batcher[_Ack, int] = Batcher(self._delete, MAX_BATCH)
+        self._acks: Batcher[_Ack, _Acked] = Batcher(self._delete, MAX_BATCH)
 
     async def enqueue(self, message: Message, recipients: Sequence[str]) -> None:
         """Returns once the message and a delivery per distinct recipient are committed
@@ -200,14 +257,31 @@ class PostgresMailbox(Mailbox):
     async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:
         if not message_ids:
             return 0
-        return await self._acks.submit((member_id, message_ids))
+        return len((await self._acks.submit((member_id, message_ids, now)))[0])
 
-    async def _delete(self, batch: list[_Ack]) -> list[int]:
-        pairs = [(member, message) for member, ids in batch for message in dict.fromkeys(ids)]
-        members, messages = zip(*pairs, strict=True)
-        rows = await self.db.fetch(_ACK, list(members), list(messages))
-        acked = {(row["member_id"], row["message_id"]) for row in rows}
-        return [sum((member, m) in acked for m in dict.fromkeys(ids)) for member, ids in batch]
+    async def acknowledge(
+        self, member_id: str, message_ids: Sequence[str], now: datetime
+    ) -> list[Transition]:
+        if not message_ids:
+            return []
+        return (await self._acks.submit((member_id, message_ids, now)))[1]
+
+    async def _delete(self, batch: list[_Ack]) -> list[_Acked]:
+        pairs = [
+            (member, message, now) for member, ids, now in batch for message in dict.fromkeys(ids)
+        ]
+        members, messages, times = zip(*pairs, strict=True)
+        rows = await self.db.fetch(_ACK, list(members), list(messages), list(times))
+        acked = {(row["member_id"], row["message_id"]): row for row in rows}
+        out: list[_Acked] = []
+        for member, ids, _ in batch:
+            mine = [acked[(member, m)] for m in dict.fromkeys(ids) if (member, m) in acked]
+            out.append((mine, [_acked(row) for row in mine if row["advanced"]]))
+        return out
+
+    async def escalate(self, now: datetime) -> set[str]:
+        rows = await self.db.fetch(_ESCALATE, now)
+        return {row["member_id"] for row in rows}
 
     async def release(self, connection_id: str) -> None:
         await self.db.execute(

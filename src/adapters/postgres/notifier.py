@@ -6,7 +6,8 @@ listening connection drops, it reconnects and rescans this instance's sessions, 
 wake-up missed during an outage leaves no message waiting.
 
 Payload kinds: "w" wake these members, "k" close this connection, "s" a presence's new
-status, "m" a member changed (forget its cached lookups: adapters/cache.py). The cache
+status, "d" a member's session went idle (answer watches), "r" receipts for senders
+not connected here, "m" a member changed (forget its cached lookups: adapters/cache.py). The cache
 is used only while the LISTEN connection is up (`suspend` / `resume`): an invalidation
 sent while it is down is never heard, so nothing cached before or during the outage
 is trusted after it."""
@@ -16,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -26,6 +28,7 @@ from adapters.postgres.database import Database
 from domain.errors import StoreUnavailable
 from domain.model import Priority, Status
 from domain.ports import Notifier
+from domain.receipts import DeliveryState, Transition
 from domain.sessions import Session
 from domain.status import admitted
 
@@ -63,6 +66,7 @@ class PostgresNotifier(Notifier):
         self.on_status: StatusHandler | None = None
         self.listening = asyncio.Event()  # set while the LISTEN connection is up
         self.on_lost: Callable[[], None] | None = None  # counts each lost LISTEN connection
+        self._idles: list[list[str]] = []
 
     async def wake(self, member_ids: Iterable[str]) -> None:
         ids = set(member_ids)
@@ -104,6 +108,58 @@ class PostgresNotifier(Notifier):
 
     async def status_changed(self, presence_id: str, member_id: str, status: Status) -> None:
         await self._notify({"i": self.instance, "s": [presence_id, member_id, status.value]})
+
+    async def went_idle(self, member_id: str, presence_id: str, session_id: str) -> None:
+        await self.local.went_idle(member_id, presence_id, session_id)
+        # One NOTIFY per event-loop turn carries every idle of that turn (a burst
+        # of hellos makes one statement per turn, not one each).
+        self._idles.append([member_id, presence_id, session_id])
+        if len(self._idles) == 1:
+            self._spawn(self._publish_idles())
+
+    async def _publish_idles(self) -> None:
+        await asyncio.sleep(0)
+        idles, self._idles = self._idles, []
+        chunk: list[list[str]] = []
+        size = len(self.instance) + 20
+        for notice in idles:
+            cost = sum(len(x) + 3 for x in notice) + 3
+            if chunk and size + cost > MAX_PAYLOAD:
+                await self._announce({"i": self.instance, "d": chunk})
+                chunk, size = [], len(self.instance) + 20
+            chunk.append(notice)
+            size += cost
+        if chunk:
+            await self._announce({"i": self.instance, "d": chunk})
+
+    async def receipts(self, transitions: Sequence[Transition]) -> None:
+        """Receipts go to the sender's sessions here at once; those whose sending
+        session is not here also travel to the other instances (references and
+        states only, no message content)."""
+        await self.local.receipts(transitions)
+        away = [t for t in transitions if not self.local.sessions.of_presence(t.sender_presence_id)]
+        if away:
+            self._spawn(self._publish_receipts(away))
+
+    async def _publish_receipts(self, transitions: list[Transition]) -> None:
+        rows = [_receipt_row(t) for t in transitions]
+        chunk: list[list[object]] = []
+        size = len(self.instance) + 20
+        for row in rows:
+            cost = len(json.dumps(row, separators=(",", ":"))) + 1
+            if chunk and size + cost > MAX_PAYLOAD:
+                await self._announce({"i": self.instance, "r": chunk})
+                chunk, size = [], len(self.instance) + 20
+            chunk.append(row)
+            size += cost
+        if chunk:
+            await self._announce({"i": self.instance, "r": chunk})
+
+    async def _announce(self, payload: dict[str, Any]) -> None:
+        try:
+            await self._notify(payload)
+        except StoreUnavailable as exc:
+            log.warning("notification not published", extra={"ctx": {"error": str(exc)}})
 
     async def member_changed(self, mesh_id: str, member_id: str) -> None:
         self.local.forget(mesh_id, member_id)
@@ -198,6 +254,20 @@ class PostgresNotifier(Notifier):
         elif "s" in message and self.on_status is not None:
             presence_id, member_id, status = message["s"]
             self._spawn(self.on_status(presence_id, member_id, Status(status)))
+        elif "d" in message:
+            for member_id, presence_id, session_id in message["d"]:
+                if self.local.watches_on(str(member_id)):
+                    self._spawn(
+                        self.local.went_idle(str(member_id), str(presence_id), str(session_id))
+                    )
+        elif "r" in message:
+            mine = [
+                t
+                for t in map(_receipt_from, message["r"])
+                if self.local.sessions.of_member(t.sender_member_id)
+            ]
+            if mine:
+                self._spawn(self.local.receipts(mine))
         elif "m" in message:
             mesh_id, member_id = message["m"]
             self.local.forget(str(mesh_id), None if member_id is None else str(member_id))
@@ -210,3 +280,30 @@ class PostgresNotifier(Notifier):
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _receipt_row(t: Transition) -> list[object]:
+    return [
+        t.message_id,
+        t.mesh_id,
+        t.sender_member_id,
+        t.sender_presence_id,
+        t.recipient_member_id,
+        t.state.value,
+        t.at.isoformat(),
+        int(t.escalated),
+    ]
+
+
+def _receipt_from(row: list[Any]) -> Transition:
+    message_id, mesh_id, sender, presence, recipient, state, at, escalated = row
+    return Transition(
+        message_id=str(message_id),
+        mesh_id=str(mesh_id),
+        sender_member_id=str(sender),
+        sender_presence_id=str(presence),
+        recipient_member_id=str(recipient),
+        state=DeliveryState(state),
+        at=datetime.fromisoformat(at),
+        escalated=bool(escalated),
+    )

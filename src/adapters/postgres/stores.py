@@ -6,6 +6,7 @@ from adapters.postgres.guards import PostgresPendingSignals, PostgresReplayGuard
 from adapters.postgres.invites import PostgresInvites
 from adapters.postgres.mailbox import PostgresMailbox
 from adapters.postgres.presences import PostgresPresenceStore
+from adapters.postgres.receipts import PostgresReceipts
 
 __all__ = [
     "PostgresAdmissions",
@@ -14,5 +15,6 @@ __all__ = [
     "PostgresMailbox",
     "PostgresPendingSignals",
     "PostgresPresenceStore",
+    "PostgresReceipts",
     "PostgresReplayGuard",
 ]

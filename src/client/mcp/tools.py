@@ -1,4 +1,4 @@
-"""`tools/call`: the four mesh tools. A result carries `structuredContent` and the same
+"""`tools/call`: the mesh tools. A result carries `structuredContent` and the same
 JSON as one text item; a refusal is a result with `isError` and one text item that
 says what went wrong and what to do (never a JSON-RPC error)."""
 
@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from adapters.wire import MemberInfo as Member
+from adapters.wire import RecipientStatus
 from client.crypto import OpenError, x25519_public
 from client.errors import BrokerError, MeshpeerError
 from client.mcp.link import Connected, Link, Unavailable
@@ -18,6 +19,7 @@ from client.mcp.protocol import INVALID_PARAMS, RpcError
 from client.peer import PUBKEY
 
 PRIORITIES = ("now", "next", "low")
+LONGEST_TTL = 30 * 86400  # the broker's longest message TTL; its own TTL may be shorter
 STATUSES = ("idle", "working", "dnd")
 ADVICE = {
     "no_recipient": "the broker knows no such member in this mesh (or it was revoked). "
@@ -29,7 +31,8 @@ ADVICE = {
     "unavailable": "the broker's database is down and nothing was stored. Try again in a minute.",
     "unsupported_target": "the broker does not accept this kind of recipient. Use a "
     "member's name, its pubkey or *.",
-    "invalid": "the broker could not read the message. Send plain text.",
+    "invalid": "the broker could not take the message as sent. Send plain text; "
+    "escalate_after_seconds must not exceed the message's lifetime on the broker.",
     "capacity": "the mesh has as many connections as the broker allows. Try again later.",
 }
 
@@ -49,6 +52,8 @@ def _refusal(text: str) -> dict[str, Any]:
 
 def _broker_words(exc: BrokerError) -> str:
     advice = ADVICE.get(exc.code, f"the broker said: {exc.message}")
+    if exc.code == "invalid":  # the broker's words name the field and its bounds
+        advice = f"the broker said: {exc.message}. {advice}"
     return f"refused by the broker ({exc.code}): {advice}"
 
 
@@ -64,6 +69,8 @@ class Tools:
             "mesh_peers": self.peers,
             "mesh_inbox": self.inbox,
             "mesh_status": self.status,
+            "mesh_message_status": self.message_status,
+            "mesh_wait_idle": self.wait_idle,
         }.get(name if isinstance(name, str) else "")
         if handler is None:
             raise RpcError(INVALID_PARAMS, f"unknown tool: {name!r}")
@@ -89,20 +96,29 @@ class Tools:
         priority = args.get("priority", "next")
         if priority not in PRIORITIES:
             raise Refused("priority must be one of now, next (the default) or low")
+        escalate = _optional_integer(args, "escalate_after_seconds", 1, LONGEST_TTL)
+        if escalate is not None and priority == "now":
+            raise Refused(
+                "escalate_after_seconds applies to priority next or low only: a now message "
+                "is delivered at once anyway. Drop it, or send with priority next."
+            )
         connected = self._link.require()
         try:
             target, recipients = await self._target(connected, to.strip(), fresh=False)
         except Refused:  # maybe a member added since the roster was cached
             target, recipients = await self._target(connected, to.strip(), fresh=True)
-        ack = await connected.peer.send(target, text, priority)
+        ack = await connected.peer.send(target, text, priority, escalate_after_seconds=escalate)
         if not ack.queued:
             raise BrokerError(ack.error or "refused", "not queued")
-        return {
+        result: dict[str, Any] = {
             "messageId": ack.message_id,
             "queued": True,
             "encrypted": target != "*",
             "to": [{"name": m.display_name, "pubkey": m.pubkey} for m in recipients],
         }
+        if escalate is not None:
+            result["escalateAfterSeconds"] = ack.escalate_after_seconds or escalate
+        return result
 
     async def _target(
         self, connected: Connected, to: str, *, fresh: bool
@@ -198,6 +214,67 @@ class Tools:
         reply = await self._link.require().peer.set_status(status)
         return {"status": reply.status, "source": reply.source}
 
+    # ---- mesh_message_status
+
+    async def message_status(self, args: dict[str, Any]) -> dict[str, Any]:
+        message_id = _string(args, "message_id").strip()
+        peer = self._link.require().peer
+        try:
+            reply = await peer.message_status(message_id)
+        except BrokerError as exc:
+            if exc.code != "not_found":
+                raise
+            raise Refused(
+                f"no message with that id was sent by you ({message_id!r}), or its delivery "
+                "state is no longer kept (a day after the last recipient took it or it "
+                "expired). Use the messageId that mesh_send returned."
+            ) from None
+        return {
+            "messageId": reply.message_id,
+            "recipients": [_recipient(r) for r in reply.recipients],
+        }
+
+    # ---- mesh_wait_idle
+
+    async def wait_idle(self, args: dict[str, Any]) -> dict[str, Any]:
+        to = _string(args, "to").strip()
+        timeout = _integer(args, "timeout_seconds", 60, 1, 600)
+        if to == "*":
+            raise Refused("mesh_wait_idle waits for one member: give its name or pubkey, not *")
+        connected = self._link.require()
+        try:
+            _, [member] = await self._target(connected, to, fresh=False)
+        except Refused:
+            _, [member] = await self._target(connected, to, fresh=True)
+        try:
+            idle = await connected.peer.watch_idle(member.pubkey, timeout)
+        except BrokerError as exc:
+            if exc.code != "rate_limited":
+                raise
+            raise Refused(
+                "this session already waits for too many peers (at most 100 at a time). "
+                "Let some of those waits end, then try again."
+            ) from None
+        if idle is None:
+            return {"idle": False}
+        return {"idle": True, "name": member.display_name, "sessionId": idle.session_id}
+
+
+def _recipient(status: RecipientStatus) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "name": status.display_name,
+        "pubkey": status.pubkey,
+        "memberId": status.member_id,
+        "state": status.state,
+    }
+    if status.reason is not None:
+        row["reason"] = status.reason
+    if status.at is not None:
+        row["at"] = status.at
+    if status.escalated:
+        row["escalated"] = True
+    return row
+
 
 def _named(name: str, members: list[Member]) -> list[Member]:
     folded = name.casefold()
@@ -229,3 +306,9 @@ def _integer(args: dict[str, Any], key: str, default: int, low: int, high: int) 
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise Refused(f"argument {key!r} must be a whole number from {low} to {high}")
     return value
+
+
+def _optional_integer(args: dict[str, Any], key: str, low: int, high: int) -> int | None:
+    if args.get(key) is None:
+        return None
+    return _integer(args, key, low, low, high)

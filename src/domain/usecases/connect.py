@@ -10,12 +10,14 @@ from datetime import datetime
 from domain.admission import Hello, HelloAuth
 from domain.departures import Departure
 from domain.errors import CapacityExceeded, StoreUnavailable, Unauthorized
-from domain.model import Presence, Source
+from domain.model import Presence, Source, Status
 from domain.ports import Arrival, Connection, Entered, Entry
 from domain.presence import hash_token
+from domain.receipts import RECEIPTS_CAPABILITY
 from domain.sessions import Session
 from domain.usecases.context import Context
 from domain.usecases.status import record_status
+from domain.usecases.watch import end_watches
 
 ACK_CAPABILITY = "ack"
 # A one-shot command (meshpeer send, peers): no grace window, not shown to others.
@@ -88,6 +90,8 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
         raise
     ctx.sessions.add(session)
     ctx.metrics.connection_opened()
+    if session.status is Status.IDLE and not session.transient:  # a one-shot is no peer
+        await ctx.notifier.went_idle(session.member_id, session.presence_id, session.session_id)
     return Welcome(session, presence, token)
 
 
@@ -114,6 +118,7 @@ async def _settle(
         acks=ACK_CAPABILITY in request.capabilities,
         status=presence.status.status,
         connected_at=now,
+        receipts=RECEIPTS_CAPABILITY in request.capabilities,
         transient=presence.transient,
     )
     return session, presence
@@ -137,6 +142,7 @@ async def disconnect(ctx: Context, session: Session) -> bool:
     now, the departure is kept in `ctx.departures` for `sweeps.retry_disconnects`
     (which reports it) and False is returned instead of raising StoreUnavailable."""
     ctx.sessions.remove(session)
+    end_watches(ctx, session.connection_id)
     ctx.metrics.connection_closed()
     departure = Departure(
         connection_id=session.connection_id,
@@ -191,6 +197,7 @@ async def fence(ctx: Context) -> int:
     sessions = ctx.sessions.all()
     for session in sessions:
         ctx.sessions.remove(session)
+        end_watches(ctx, session.connection_id)
         await session.connection.close(CLOSE_SERVICE_RESTART, "broker lost its database; reconnect")
     return len(sessions)
 
@@ -202,6 +209,7 @@ async def shutdown(ctx: Context) -> int:
     sessions = ctx.sessions.all()
     for session in sessions:
         ctx.sessions.remove(session)
+        end_watches(ctx, session.connection_id)
     # All at once: a socket that does not take its close (until its write deadline)
     # holds up no other.
     await asyncio.gather(

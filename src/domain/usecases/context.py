@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from domain.departures import Departures
 from domain.policy import Policy
@@ -15,14 +17,24 @@ from domain.ports import (
     MeshAdmin,
     Metrics,
     Notifier,
+    Offload,
     PendingSignals,
     PresenceStore,
+    ReceiptStore,
     ReplayGuard,
     StatusInferrer,
 )
 from domain.ratelimit import BucketTable
 from domain.sessions import SessionRegistry
 from domain.usecases.drains import Drains
+from domain.watches import WatchTable
+
+
+class Inline(Offload):
+    """Offload that does not: the work runs to its end before `start` returns."""
+
+    async def start(self, work: Coroutine[Any, Any, object]) -> None:
+        await work
 
 
 @dataclass(slots=True)
@@ -39,10 +51,13 @@ class Context:
     notifier: Notifier
     metrics: Metrics
     inferrer: StatusInferrer
+    receipts: ReceiptStore
     policy: Policy = field(default_factory=Policy)
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
     drains: Drains = field(default_factory=Drains)
     departures: Departures = field(default_factory=Departures)
+    watches: WatchTable = field(default_factory=WatchTable)
+    offload: Offload = field(default_factory=Inline)
     send_buckets: BucketTable = field(init=False)
     hook_buckets: BucketTable = field(init=False)
     join_buckets: BucketTable = field(init=False)

@@ -6,9 +6,12 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from functools import partial
 
+from domain.escalation import as_pushed
 from domain.ports import ConnectionGone
+from domain.receipts import DeliveryState, Transition, sent_by, transition
 from domain.sessions import Session
 from domain.status import admitted
+from domain.usecases import receipts
 from domain.usecases.context import Context
 
 
@@ -55,20 +58,41 @@ async def _drain(ctx: Context, session: Session) -> None:
         )
         if not messages:
             return
+        messages = [as_pushed(m, now) for m in messages]
         try:
             await session.connection.push(messages)
         except ConnectionGone:
             await ctx.mailbox.release(session.connection_id)
             return
         pushed_at = ctx.clock.now()
+        member = session.member_id
+        states = [
+            transition(sent_by(m), member, DeliveryState.PUSHED, pushed_at, m.escalated)
+            for m in messages
+        ]
+        acked: list[Transition] = []
         if not session.acks:
             # Without `ack`, a message counts as delivered once it is written.
-            await ctx.mailbox.ack(session.member_id, [m.id for m in messages], pushed_at)
+            acked = await ctx.mailbox.acknowledge(member, [m.id for m in messages], pushed_at)
         ctx.metrics.messages_pushed([(pushed_at - m.created_at).total_seconds() for m in messages])
+        for m in messages:
+            if m.escalated:
+                ctx.metrics.message_escalated()
+        # Off the push path: the next claim does not wait for the receipts.
+        await ctx.offload.start(_receipts(ctx, states, acked))
         if len(messages) < batch:
             return
 
 
+async def _receipts(ctx: Context, pushed: list[Transition], acked: list[Transition]) -> None:
+    await receipts.note_pushed(ctx, pushed)
+    await receipts.announce(ctx, acked)
+
+
 async def client_ack(ctx: Context, session: Session, message_ids: Sequence[str]) -> int:
-    """Mark this member's messages delivered; other members' ids are ignored."""
-    return await ctx.mailbox.ack(session.member_id, message_ids, ctx.clock.now())
+    """Mark this member's messages delivered; other members' ids are ignored. Their
+    senders hear `acked`."""
+    acked = await ctx.mailbox.acknowledge(session.member_id, message_ids, ctx.clock.now())
+    if acked:
+        await ctx.offload.start(receipts.announce(ctx, acked))
+    return len(acked)

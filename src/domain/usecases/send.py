@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from domain import delivery
+from domain import delivery, escalation
 from domain.errors import InvalidInput, Rejected, Revoked, StoreUnavailable
 from domain.model import Message, Priority
 from domain.sessions import Session
@@ -23,6 +23,7 @@ class SendRequest:
     priority: Priority = Priority.NEXT
     ttl_seconds: int | None = None
     frame_bytes: int = 0
+    escalate_after_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,9 @@ async def _prepare(ctx: Context, session: Session, request: SendRequest) -> Outg
     expires = delivery.expires_at(
         now, request.ttl_seconds, policy.message_ttl, policy.max_message_ttl
     )
+    escalate_at = escalation.escalate_at(
+        now, request.priority, request.escalate_after_seconds, expires
+    )
     if target.pubkey is None:
         members = await ctx.directory.members(session.mesh_id)
         recipients = delivery.broadcast_recipients(members, session.member_id)
@@ -110,6 +114,7 @@ async def _prepare(ctx: Context, session: Session, request: SendRequest) -> Outg
         ciphertext=request.ciphertext,
         created_at=now,
         expires_at=expires,
+        escalate_at=escalate_at,
         target_session_id=target.session_id,
     )
     return Outgoing(message, tuple(recipients))

@@ -58,6 +58,8 @@ async def record_status(
 async def status_changed(ctx: Context, presence: Presence, record: StatusRecord) -> None:
     if not await apply_status(ctx, presence.id, presence.member_id, record.status):
         await ctx.notifier.status_changed(presence.id, presence.member_id, record.status)
+    if record.status is Status.IDLE:
+        await ctx.notifier.went_idle(presence.member_id, presence.id, presence.session_id)
 
 
 async def apply_status(ctx: Context, presence_id: str, member_id: str, status: Status) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from domain.departures import Deferrals
 from domain.model import Source, Status
+from domain.usecases import receipts
 from domain.usecases.connect import record_deferred
 from domain.usecases.context import Context
 from domain.usecases.status import record_status, status_changed
@@ -85,9 +86,31 @@ async def sweep_leases(ctx: Context) -> int:
     return len(members)
 
 
+async def sweep_escalations(ctx: Context) -> int:
+    """Deliveries whose escalation deadline passed are raised to `now` (one set-based
+    statement, no timer per message); their recipients are offered them again."""
+    members = await ctx.mailbox.escalate(ctx.clock.now())
+    if members:
+        await ctx.notifier.wake(members)
+    return len(members)
+
+
+async def sweep_receipts(ctx: Context, batch: int = 5000) -> int:
+    """Forget the delivery state of messages settled for RECEIPT_RETENTION_SECONDS,
+    `batch` rows per statement."""
+    cutoff = ctx.clock.now() - ctx.policy.receipt_retention
+    pruned = total = await ctx.receipts.prune(cutoff, batch)
+    while pruned >= batch:
+        pruned = await ctx.receipts.prune(cutoff, batch)
+        total += pruned
+    return total
+
+
 async def sweep_mailbox(ctx: Context) -> int:
-    """Prune delivered and expired mail and report the queue depth."""
+    """Record `expired` for deliveries whose TTL passed, prune delivered and expired
+    mail and report the queue depth."""
     now = ctx.clock.now()
+    await receipts.announce(ctx, await ctx.receipts.expire(now))
     pruned = await ctx.mailbox.prune(now)
     ctx.metrics.queue_depth(await ctx.mailbox.depth(now))
     return pruned

@@ -19,12 +19,14 @@ from adapters.memory import (
     InMemoryReplayGuard,
 )
 from adapters.memory.admissions import InMemoryAdmissions
+from adapters.memory.receipts import InMemoryReceipts
 from adapters.postgres.stores import (
     PostgresAdmissions,
     PostgresDirectory,
     PostgresMailbox,
     PostgresPendingSignals,
     PostgresPresenceStore,
+    PostgresReceipts,
     PostgresReplayGuard,
 )
 from domain.ports import (
@@ -34,6 +36,7 @@ from domain.ports import (
     MeshAdmin,
     PendingSignals,
     PresenceStore,
+    ReceiptStore,
     ReplayGuard,
 )
 
@@ -51,6 +54,7 @@ class Stores:
     signals: PendingSignals
     replay: ReplayGuard
     admissions: Admissions
+    receipts: ReceiptStore
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -71,6 +75,7 @@ def stores(request: pytest.FixtureRequest) -> Stores:
             signals,
             replay,
             InMemoryAdmissions(presences, replay, mailbox, signals),
+            InMemoryReceipts(mailbox),
         )
     db = request.getfixturevalue("database")
     return Stores(
@@ -81,6 +86,7 @@ def stores(request: pytest.FixtureRequest) -> Stores:
         PostgresPendingSignals(db),
         PostgresReplayGuard(db),
         PostgresAdmissions(db),
+        PostgresReceipts(db),
     )
 
 
@@ -112,3 +118,8 @@ def replay(stores: Stores) -> ReplayGuard:
 @pytest.fixture
 def admissions(stores: Stores) -> Admissions:
     return stores.admissions
+
+
+@pytest.fixture
+def receipts(stores: Stores) -> ReceiptStore:
+    return stores.receipts
