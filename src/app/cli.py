@@ -18,6 +18,7 @@ from app.container import Container
 from app.database import open_store
 from app.logs import configure_logging
 from app.server import resolve, serve
+from app.workers import supervise
 from domain.errors import DomainError, InvalidInput
 from domain.invites import check_uses, parse_expiry
 from domain.model import Member, Role
@@ -29,7 +30,14 @@ from protocol.invite_string import InviteString, check_url
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshbroker", description="The mesh message broker.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("serve", help="run the broker until SIGTERM/SIGINT")
+    serve_cmd = commands.add_parser("serve", help="run the broker until SIGTERM/SIGINT")
+    serve_cmd.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="broker processes on one port (SO_REUSEPORT), each a full instance;"
+        " default BROKER_WORKERS or 1",
+    )
     commands.add_parser("migrate", help="apply pending migrations")
 
     mesh = commands.add_parser("mesh", help="create and list meshes")
@@ -192,6 +200,17 @@ async def _migrate(settings: Settings) -> dict[str, list[str]]:
         return {"applied": await migrate(dsn)}
 
 
+def _supervise(settings: Settings, workers: int) -> int:
+    """`serve --workers N`: migrate once, then N worker processes (app/workers.py)."""
+    if workers < 1:
+        raise ValueError("--workers must be at least 1")
+    if settings.database_url is None:
+        raise ValueError("--workers needs DATABASE_URL: the embedded Postgres serves one process")
+    if not settings.skip_migrate:
+        asyncio.run(_migrate(settings))
+    return supervise(settings, workers, os.environ)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -199,9 +218,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"meshbroker: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, per_tick=args.command == "serve")
     try:
         if args.command == "serve":
+            workers = settings.workers if args.workers is None else args.workers
+            if workers != 1:
+                return _supervise(settings, workers)
             return asyncio.run(serve(settings))
         if args.command == "migrate":
             report = asyncio.run(_migrate(settings))

@@ -95,6 +95,11 @@ class Settings:
     data_dir: Path = Path("./.meshbroker")
     skip_migrate: bool = False
     log_level: str = "info"
+    workers: int = 1  # BROKER_WORKERS, or `serve --workers N` (issue 18)
+    reuse_port: bool = False  # BROKER_REUSE_PORT: bind with SO_REUSEPORT (set for workers)
+    # BROKER_WORKER_PORT_BASE: worker i also listens on this + i, its own address for
+    # /metrics and /health (0: no such port)
+    worker_port_base: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -158,6 +163,9 @@ class Settings:
             data_dir=Path(r.text("BROKER_DATA_DIR", str(d.data_dir))),
             skip_migrate=r.flag("BROKER_SKIP_MIGRATE", d.skip_migrate),
             log_level=r.choice("LOG_LEVEL", _LOG_LEVELS, d.log_level),
+            workers=r.positive_int("BROKER_WORKERS", d.workers),
+            reuse_port=r.flag("BROKER_REUSE_PORT", d.reuse_port),
+            worker_port_base=r.port("BROKER_WORKER_PORT_BASE", d.worker_port_base),
         )
         if r.errors:
             raise ConfigError(r.errors)

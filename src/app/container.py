@@ -16,6 +16,7 @@ from adapters.postgres.database import Database
 from adapters.postgres.liveness import LivenessLock
 from adapters.postgres.notifier import PostgresNotifier
 from adapters.postgres.stores import (
+    PostgresAdmissions,
     PostgresDirectory,
     PostgresInvites,
     PostgresMailbox,
@@ -28,6 +29,7 @@ from adapters.wake import TaskNotifier, wire_delivery
 from app.config import Settings
 from domain.policy import Policy
 from domain.ports import (
+    Admissions,
     Clock,
     InviteStore,
     Mailbox,
@@ -61,6 +63,7 @@ def assemble(
     mailbox: Mailbox,
     signals: PendingSignals,
     replay: ReplayGuard,
+    admissions: Admissions,
     notifier: PostgresNotifier,
     local: TaskNotifier,
     metrics: Metrics,
@@ -79,6 +82,7 @@ def assemble(
         mailbox=mailbox,
         signals=signals,
         replay=replay,
+        admissions=admissions,
         notifier=notifier,
         metrics=metrics,
         inferrer=inferrer,
@@ -90,6 +94,10 @@ def assemble(
     return wire_delivery(ctx, local, notifier)
 
 
+def _new_instance_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     dsn = providers.Dependency(instance_of=str)
@@ -98,7 +106,10 @@ class Container(containers.DeclarativeContainer):
     database = providers.Resource(open_database, dsn=dsn, max_size=pool_size)
     clock = providers.Singleton(SystemClock)
     sessions = providers.Singleton(SessionRegistry)
-    instance = providers.Object(uuid.uuid4().hex[:12])
+    # Made when a container first asks for it, once per container: every process (and
+    # every `serve --workers` worker) is an instance of its own, never one id made at
+    # import and inherited by a fork.
+    instance = providers.Singleton(_new_instance_id)
     metrics = providers.Singleton(OtelMetrics)
     inferrer = providers.Singleton(inferrer_for)
     policy = providers.Callable(lambda s: s.policy(), settings)
@@ -130,6 +141,7 @@ class Container(containers.DeclarativeContainer):
     mailbox = providers.Singleton(PostgresMailbox, database)
     signals = providers.Singleton(PostgresPendingSignals, database)
     replay = providers.Singleton(PostgresReplayGuard, database)
+    admissions = providers.Singleton(PostgresAdmissions, database, liveness)
     receipts = providers.Singleton(PostgresReceipts, database)
     offload = providers.Singleton(TaskOffload)
 
@@ -143,6 +155,7 @@ class Container(containers.DeclarativeContainer):
         mailbox=mailbox,
         signals=signals,
         replay=replay,
+        admissions=admissions,
         notifier=notifier,
         local=local_notifier,
         metrics=metrics,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import inspect
 import logging
@@ -27,7 +28,9 @@ from adapters.http.guard import Guard, Throttled, protocols
 from app.config import Settings
 from app.container import Container
 from app.database import open_store
+from app.listen import bind
 from app.tasks import Background, HealthMonitor
+from app.workers import signal_ready
 from domain.admission import HelloAuth
 from domain.errors import DomainError
 from domain.pending import PendingLimits
@@ -132,25 +135,6 @@ def quiet_resource_errors(loop: asyncio.AbstractEventLoop, context: dict[str, An
 async def resolve(value: Any) -> Any:
     """A provider's value: providers that depend on an async Resource return awaitables."""
     return await value if inspect.isawaitable(value) else value
-
-
-class CannotListen(OSError):
-    """The port is taken (or not ours to take): one line that says what to change."""
-
-
-def bind(settings: Settings) -> socket.socket:
-    """The listening socket, bound before anything else starts, so that a taken port
-    stops `serve` at once with a line naming BROKER_PORT (not uvicorn's traceback)."""
-    host, port = settings.host, settings.port
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        return socket.create_server((host, port), family=family, backlog=2048)
-    except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise CannotListen(
-            f"cannot listen on {host}:{port} ({reason}): another process holds "
-            "it? set BROKER_PORT to a free port (or BROKER_HOST to another address)"
-        ) from None
 
 
 async def serve(settings: Settings) -> int:
@@ -259,15 +243,33 @@ async def _serve(
     with contextlib.suppress(TimeoutError):  # else hellos get 1013 until it is held
         async with asyncio.timeout(LIVENESS_WAIT_SECONDS):
             await liveness.held.wait()
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    sockets = [listener]
+    worker = os.environ.get("MESHBROKER_WORKER")  # set by `serve --workers N`
+    if worker is not None and settings.worker_port_base:
+        # This worker's own port: a scrape of /metrics there is always this worker's.
+        own = dataclasses.replace(
+            settings, port=settings.worker_port_base + int(worker), reuse_port=False
+        )
+        sockets.append(bind(own))
+    serving = asyncio.create_task(server.serve(sockets=sockets))
     ready = asyncio.create_task(server.ready.wait())
     await asyncio.wait({serving, ready}, return_when=asyncio.FIRST_COMPLETED)
     ready.cancel()
     if server.started:
         log.info(
-            "broker listening",
-            extra={"ctx": {"host": settings.host, "port": server.port, "gitSha": git_sha}},
+            "broker listening" if worker is None else "worker listening",
+            extra={
+                "ctx": {
+                    "host": settings.host,
+                    "port": server.port,
+                    "gitSha": git_sha,
+                    **({} if worker is None else {"worker": int(worker)}),
+                    **({"own_port": sockets[1].getsockname()[1]} if len(sockets) > 1 else {}),
+                    "instance": container.instance(),
+                }
+            },
         )
+        signal_ready()
     await serving
     await background.stop()
     return 0 if server.started else 1

@@ -82,13 +82,20 @@ class McpProcess:
         return found
 
     def request(self, method: str, params: Message | None = None, timeout: float = WAIT) -> Message:
+        return self.answer(self.begin(method, params), timeout)
+
+    def begin(self, method: str, params: Message | None = None) -> int:
+        """Send a request without waiting for its answer (see `answer`)."""
         request_id = next(self._ids)
         message: Message = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
             message["params"] = params
         self.write(message)
+        return request_id
+
+    def answer(self, request_id: int, timeout: float = WAIT) -> Message:
         return self._pump(
-            lambda: self.responses.pop(request_id, None), f"answer to {method}", timeout
+            lambda: self.responses.pop(request_id, None), f"answer to request {request_id}", timeout
         )  # type: ignore[no-any-return]
 
     def notify(self, method: str, params: Message | None = None) -> None:

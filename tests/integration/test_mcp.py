@@ -108,7 +108,14 @@ def test_the_handshake_claude_code_performs(
     assert server.request("ping")["result"] == {}
     assert server.request("resources/list")["error"]["code"] == -32601
     tools = server.request("tools/list")["result"]["tools"]
-    assert [t["name"] for t in tools] == ["mesh_send", "mesh_peers", "mesh_inbox", "mesh_status"]
+    assert [t["name"] for t in tools] == [
+        "mesh_send",
+        "mesh_peers",
+        "mesh_inbox",
+        "mesh_status",
+        "mesh_message_status",
+        "mesh_wait_idle",
+    ]
     assert all(t["inputSchema"]["type"] == t["outputSchema"]["type"] == "object" for t in tools)
     assert server.stop() == 0
 
@@ -198,6 +205,11 @@ def test_refusals_say_what_to_do(broker: BrokerProcess, mesh: Mesh, start: Start
     nobody = alice.call("mesh_send", to="carol", text="hi")
     empty = alice.call("mesh_send", to="bob", text="")
     waits = alice.call("mesh_inbox", wait_seconds=601)
+    unknown = alice.call("mesh_message_status", message_id="not-a-message-of-mine")
+    everyone = alice.call("mesh_wait_idle", to="*")
+    escalate_now = alice.call(
+        "mesh_send", to="bob", text="x", priority="now", escalate_after_seconds=5
+    )
 
     assert (
         nobody["isError"]
@@ -206,6 +218,9 @@ def test_refusals_say_what_to_do(broker: BrokerProcess, mesh: Mesh, start: Start
     assert "alice, bob" in nobody["content"][0]["text"]
     assert empty["isError"] and "'text'" in empty["content"][0]["text"]
     assert waits["isError"] and "0 to 600" in waits["content"][0]["text"]
+    assert unknown["isError"] and "no message with that id" in unknown["content"][0]["text"]
+    assert everyone["isError"] and "one member" in everyone["content"][0]["text"]
+    assert escalate_now["isError"] and "next or low only" in escalate_now["content"][0]["text"]
 
 
 def test_an_offline_member_is_reached_by_name(
@@ -265,6 +280,61 @@ def test_one_session_of_a_member_is_reached_by_its_session_id(
     assert [m["text"] for m in got_one["messages"]] == ["for one"]
     assert [m["text"] for m in got_two["messages"]] == ["for two"]
     assert first.structured("mesh_inbox") == second.structured("mesh_inbox") == {"messages": []}
+
+
+# ---------------------------------------------------------------- receipts (receipts.md)
+
+
+def recipient(server: McpProcess, message_id: str) -> dict[str, Any]:
+    [row] = server.structured("mesh_message_status", message_id=message_id)["recipients"]
+    return row  # type: ignore[no-any-return]
+
+
+def test_escalation_message_status_and_waiting_for_idle(
+    broker: BrokerProcess, mesh: Mesh, start: Start
+) -> None:
+    alice = start(mesh.alice, "claude-alice-rc")
+    bob = start(mesh.bob, "claude-bob-rc")
+    alice.handshake()
+    bob.handshake()
+    online(alice, "bob")
+    bob.structured("mesh_status", status="working")
+    eventually(lambda: online(alice, "bob")["status"] == "working", "bob working")
+
+    held = alice.structured("mesh_send", to="bob", text="when you are free")
+    held_row = recipient(alice, held["messageId"])
+    not_idle = alice.structured("mesh_wait_idle", to="bob", timeout_seconds=1)
+    urgent = alice.structured(
+        "mesh_send", to="bob", text="this cannot wait long", escalate_after_seconds=1
+    )
+    got = bob.structured("mesh_inbox", wait_seconds=30)
+    acked = eventually(
+        lambda: (row := recipient(alice, urgent["messageId"]))["state"] == "acked" and row,
+        "the escalated message acked",
+    )
+    waiting = alice.begin(
+        "tools/call", {"name": "mesh_wait_idle", "arguments": {"to": "bob", "timeout_seconds": 60}}
+    )
+    bob.structured("mesh_status", status="idle")
+    idle = alice.answer(waiting)["result"]["structuredContent"]
+
+    assert {k: held_row.get(k) for k in ("name", "pubkey", "memberId", "state", "reason")} == {
+        "name": "bob",
+        "pubkey": mesh.bob.pubkey,
+        "memberId": held_row["memberId"],
+        "state": "held",
+        "reason": "working",
+    }
+    assert held_row["memberId"]
+    assert not_idle == {"idle": False}
+    assert urgent["escalateAfterSeconds"] == 1 and urgent["queued"] is True
+    assert [(m["messageId"], m["priority"]) for m in got["messages"]] == [
+        (urgent["messageId"], "now")
+    ]
+    assert acked["escalated"] is True and acked["name"] == "bob"
+    assert idle == {"idle": True, "name": "bob", "sessionId": "claude-bob-rc"}
+    later = bob.structured("mesh_inbox", wait_seconds=30)  # idle now: the held one comes
+    assert [m["messageId"] for m in later["messages"]] == [held["messageId"]]
 
 
 # ---------------------------------------------------------------- channel mode

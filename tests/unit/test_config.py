@@ -47,6 +47,9 @@ VARIABLES: list[tuple[str, str, Any, str, Any, list[str]]] = [
     ("WS_PING_INTERVAL_SECONDS", "ws_ping_interval_seconds", 30, "10", 10, ["0", "x"]),
     ("WS_PONG_TIMEOUT_SECONDS", "ws_pong_timeout_seconds", 45, "15", 15, ["0", "-45"]),
     ("MEMBER_CACHE_SECONDS", "member_cache_seconds", 5, "0", 0, ["-1", "off"]),
+    ("BROKER_WORKERS", "workers", 1, "4", 4, ["0", "many"]),
+    ("BROKER_REUSE_PORT", "reuse_port", False, "1", True, ["2", "maybe"]),
+    ("BROKER_WORKER_PORT_BASE", "worker_port_base", 0, "9100", 9100, ["-1", "70000"]),
     ("WS_WRITE_TIMEOUT_SECONDS", "ws_write_timeout_seconds", 5, "0.5", 0.5, ["0", "never"]),
     ("MAX_PENDING_CONNECTIONS", "max_pending_connections", 1024, "10", 10, ["0", "lots"]),
     (
@@ -319,6 +322,16 @@ def test_invites_carry_the_public_url_else_this_machines_port() -> None:
     assert Settings.from_env({"BROKER_PORT": "7911"}).invite_url() == "ws://127.0.0.1:7911/ws"
     public = {"BROKER_PUBLIC_URL": "wss://mesh.example.com/ws"}
     assert Settings.from_env(public).invite_url() == "wss://mesh.example.com/ws"
+
+
+def test_each_container_is_an_instance_of_its_own() -> None:
+    """The instance id is made per container, not once at import (issue 18: workers)."""
+    from app.container import Container
+
+    first, second = Container(), Container()
+
+    assert first.instance() == first.instance()
+    assert first.instance() != second.instance()
 
 
 def test_the_pending_bound_stays_under_half_the_file_descriptor_limit() -> None:

@@ -3,6 +3,7 @@ exceptions as error + traceback, encoding that never raises, idempotent set-up."
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -223,3 +224,67 @@ def test_pgservers_routine_lines_are_debug_detail(level: str, shown: bool) -> No
         configure_logging(logging.getLevelName(root_level).lower() if root_level else "info")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [entry["level"] for entry in lines] == (["debug", "warning"] if shown else ["warning"])
+
+
+class _CountingStream(io.StringIO):
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+async def test_lines_logged_on_the_loop_are_written_once_per_tick() -> None:
+    from app.logs import TickHandler
+
+    stream = _CountingStream()
+    handler = TickHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("meshbroker.ticktest")
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        for n in range(3):
+            logger.info("line", extra={"ctx": {"n": n}})
+        assert stream.getvalue() == ""  # kept until the tick ends
+        await asyncio.sleep(0)
+        lines = [json.loads(x) for x in stream.getvalue().splitlines()]
+        assert [x["n"] for x in lines] == [0, 1, 2]
+        assert stream.writes == 1
+
+        logger.info("kept")
+        handler.flush()  # at exit, logging.shutdown flushes what is kept
+        assert json.loads(stream.getvalue().splitlines()[-1])["msg"] == "kept"
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+
+
+def test_lines_logged_off_the_loop_are_written_at_once() -> None:
+    from app.logs import TickHandler
+
+    stream = io.StringIO()
+    handler = TickHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    record = logging.LogRecord("meshbroker.x", logging.INFO, __file__, 1, "now", None, None)
+    handler.handle(record)
+    assert json.loads(stream.getvalue())["msg"] == "now"
+
+
+def test_uvicorns_per_socket_lines_are_debug_lines() -> None:
+    stream = io.StringIO()
+    configure_logging("info", stream)
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.info("connection open")
+    uvicorn_log.info('%s - "WebSocket %s" [accepted]', "127.0.0.1:1", "/ws")
+    uvicorn_log.info("Started server process [%d]", 1)
+    assert [json.loads(x)["msg"] for x in stream.getvalue().splitlines()] == [
+        "Started server process [1]"
+    ]
+
+    configure_logging("debug", stream)
+    uvicorn_log.info("connection open")
+    last = json.loads(stream.getvalue().splitlines()[-1])
+    assert (last["msg"], last["level"]) == ("connection open", "debug")
+    configure_logging("info", stream)

@@ -13,7 +13,7 @@ import pytest
 
 from adapters.memory import InMemoryPresenceStore
 from domain.errors import StoreUnavailable, Unauthorized
-from domain.model import Member, Status
+from domain.model import HookSignal, Member, Status
 from domain.usecases import admin, connect, peers, status, sweeps
 from domain.usecases.status import HookReport, hook_set_status
 from tests.unit.harness import FakeConnection, Harness
@@ -58,16 +58,24 @@ async def test_a_hook_that_read_idle_cannot_overwrite_a_manual_dnd_set_meanwhile
     assert client.session.status is Status.DND
 
 
+async def _signal_waiting_for(broker: Harness, session_id: str) -> None:
+    """A hook report that arrived before the session: its hello applies it after the
+    presence is written (the step these tests make fail)."""
+    now = broker.ctx.clock.now()
+    await broker.ctx.signals.stash(HookSignal("/elsewhere", None, session_id, Status.WORKING, now))
+
+
 async def test_a_hello_failing_after_its_presence_was_written_leaves_it_offline(
     broker: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ada = await broker.peer("ada")
     watcher = await broker.connect(await broker.peer("bob"))
+    await _signal_waiting_for(broker, "doomed")  # so the hello has a step after its write
 
-    async def refused(member_id: str) -> list[str]:
+    async def refused(*args: object, **kwargs: object) -> bool:
         raise StoreUnavailable("database unavailable: the next statement failed")
 
-    monkeypatch.setattr(broker.ctx.presences, "connections_of", refused)
+    monkeypatch.setattr(broker.ctx.presences, "set_status", refused)
     with pytest.raises(StoreUnavailable):
         await broker.connect(ada, "doomed")
     monkeypatch.undo()
@@ -81,11 +89,12 @@ async def test_a_hello_failing_while_the_store_is_away_defers_its_undo(
     broker: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ada = await broker.peer("ada")
+    await _signal_waiting_for(broker, "doomed")
 
-    async def refused(*args: object) -> Any:
+    async def refused(*args: object, **kwargs: object) -> Any:
         raise StoreUnavailable("database unavailable: down")
 
-    monkeypatch.setattr(broker.ctx.presences, "connections_of", refused)
+    monkeypatch.setattr(broker.ctx.presences, "set_status", refused)
     monkeypatch.setattr(broker.ctx.mailbox, "release", refused)
     with pytest.raises(StoreUnavailable):
         await broker.connect(ada, "doomed")

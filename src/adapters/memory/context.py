@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from adapters.cache import CachingDirectory
+from adapters.memory.admissions import InMemoryAdmissions
 from adapters.memory.clock import FakeClock
 from adapters.memory.directory import InMemoryDirectory
 from adapters.memory.guards import InMemoryPendingSignals, InMemoryReplayGuard
@@ -33,6 +34,8 @@ def memory_context(
     notifier = LocalNotifier(sessions, cache)
     presences = InMemoryPresenceStore(directory)
     mailbox = InMemoryMailbox(presences)
+    signals = InMemoryPendingSignals()
+    replay = InMemoryReplayGuard()
     ctx = Context(
         clock=clock,
         directory=lookups,
@@ -40,8 +43,9 @@ def memory_context(
         invites=InMemoryInvites(directory),
         presences=presences,
         mailbox=mailbox,
-        signals=InMemoryPendingSignals(),
-        replay=InMemoryReplayGuard(),
+        signals=signals,
+        replay=replay,
+        admissions=InMemoryAdmissions(presences, replay, mailbox, signals),
         notifier=notifier,
         metrics=RecordingMetrics(),
         inferrer=FixedInferrer(),

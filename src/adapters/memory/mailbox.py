@@ -91,20 +91,26 @@ class InMemoryMailbox(Mailbox):
         self, member_id: str, message_ids: Sequence[str], now: datetime
     ) -> list[Transition]:
         marked = [
-            transition(sent_by(m), member_id, DeliveryState.ACKED, now)
-            for m in self._mark(member_id, message_ids, now)
+            transition(
+                sent_by(d.message),
+                member_id,
+                DeliveryState.ACKED,
+                now,
+                escalated=d.priority is not d.message.priority,
+            )
+            for d in self._mark(member_id, message_ids, now)
         ]
         if self.receipts is None:
             return marked
         return await self.receipts.record(marked)
 
-    def _mark(self, member_id: str, message_ids: Sequence[str], now: datetime) -> list[Message]:
+    def _mark(self, member_id: str, message_ids: Sequence[str], now: datetime) -> list[_Delivery]:
         wanted = set(message_ids)
         marked = []
         for d in self.deliveries:
             if d.member_id == member_id and d.message.id in wanted and d.delivered_at is None:
                 d.delivered_at = now
-                marked.append(d.message)
+                marked.append(d)
         return marked
 
     async def escalate(self, now: datetime) -> set[str]:

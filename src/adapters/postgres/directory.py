@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
+from adapters.postgres.batch import Batcher
 from adapters.postgres.database import Connection, Database, Record
 from domain.errors import Conflict, NotFound
 from domain.model import Member, Mesh, MeshSummary, Role
@@ -33,14 +34,25 @@ def mesh_from(row: Record) -> Mesh:
 class PostgresDirectory(MemberDirectory, MeshAdmin):
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Lookups by id in flight together share one statement (issue 18): a reconnect
+        # storm after a deploy misses the member cache once per member, and each miss
+        # would otherwise be a round trip and a pool connection of its own.
+        self._by_id: Batcher[tuple[str, str], Member | None] = Batcher(self._members_by_id)
 
     async def member(self, mesh_id: str, member_id: str) -> Member | None:
-        row = await self.db.fetchrow(
-            f"SELECT {_MEMBER} FROM mesh.members WHERE id = $2 AND mesh_id = $1",
-            mesh_id,
-            member_id,
+        return await self._by_id.submit((mesh_id, member_id))
+
+    async def _members_by_id(self, keys: list[tuple[str, str]]) -> list[Member | None]:
+        rows = await self.db.fetch(
+            f"SELECT {_MEMBER} FROM mesh.members WHERE id = ANY($1::text[])",
+            list({member_id for _, member_id in keys}),
         )
-        return None if row is None else member_from(row)
+        found = {row["id"]: member_from(row) for row in rows}
+        results: list[Member | None] = []
+        for mesh_id, member_id in keys:
+            m = found.get(member_id)
+            results.append(m if m is not None and m.mesh_id == mesh_id else None)
+        return results
 
     async def member_by_pubkey(self, mesh_id: str, pubkey: str) -> Member | None:
         row = await self.db.fetchrow(

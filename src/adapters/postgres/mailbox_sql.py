@@ -36,7 +36,7 @@ ORDER BY d.n
 # so the final SELECT sorts by seq. The target-session condition is
 # domain.delivery.claimable_by: a message for one session ($8 is the claimer's) waits
 # while that session has an unended presence, in the same snapshot as the claim.
-# domain/mailbox_rules.py claimable and delivery.claimable_by, in one statement.
+# The rest of the predicate is domain/mailbox_rules.py claimable.
 CLAIM = f"""
 WITH {SOFT}, picked AS (
     SELECT d.seq FROM mesh.deliveries d
@@ -78,7 +78,7 @@ WITH {SOFT}, acked AS (
     USING unnest($1::text[], $2::text[], $3::timestamptz[]) AS w(member_id, message_id, at),
           soft
     WHERE d.member_id = w.member_id AND d.message_id = w.message_id
-    RETURNING d.seq, d.member_id, d.message_id, w.at
+    RETURNING d.seq, d.member_id, d.message_id, w.at, d.priority
 ), emptied AS (
     DELETE FROM mesh.messages m
     WHERE m.id IN (SELECT message_id FROM acked)
@@ -89,13 +89,16 @@ WITH {SOFT}, acked AS (
 ), kept AS (
     -- the `acked` receipt, in the same statement (ADR 0027): receipts.advances, as
     -- in PostgresReceipts (a row changes only while it is `pushed`)
+    -- (escalated: the delivery's priority was raised above the message's, so the
+    -- flag holds even when the ack lands before the escalated push's own receipt)
     INSERT INTO mesh.receipts AS r
-        (message_id, member_id, mesh_id, sender_member_id, sender_presence_id, state, at)
+        (message_id, member_id, mesh_id, sender_member_id, sender_presence_id, state, at,
+         escalated)
     SELECT a.message_id, a.member_id, m.mesh_id, m.sender_member_id, m.sender_presence_id,
-           'acked', a.at
+           'acked', a.at, a.priority <> m.priority
     FROM acked a JOIN mesh.messages m ON m.id = a.message_id
     ON CONFLICT (message_id, member_id) DO UPDATE
-        SET state = 'acked', at = EXCLUDED.at
+        SET state = 'acked', at = EXCLUDED.at, escalated = r.escalated OR EXCLUDED.escalated
         WHERE r.state = 'pushed'
     RETURNING r.message_id, r.member_id, r.escalated
 )

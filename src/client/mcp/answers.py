@@ -9,6 +9,7 @@ from typing import Any
 
 from client.errors import BrokerError
 from protocol.wire import MemberInfo as Member
+from protocol.wire import RecipientStatus
 
 ADVICE = {
     "no_recipient": "the broker knows no such member in this mesh (or it was revoked). "
@@ -20,7 +21,8 @@ ADVICE = {
     "unavailable": "the broker's database is down and nothing was stored. Try again in a minute.",
     "unsupported_target": "the broker does not accept this kind of recipient. Use a "
     "member's name, its pubkey or *.",
-    "invalid": "the broker could not read the message. Send plain text.",
+    "invalid": "the broker could not take the message as sent. Send plain text; "
+    "escalate_after_seconds must not exceed the message's lifetime on the broker.",
     "capacity": "the mesh has as many connections as the broker allows. Try again later.",
 }
 
@@ -40,6 +42,8 @@ def as_refusal(text: str) -> dict[str, Any]:
 
 def broker_words(exc: BrokerError) -> str:
     advice = ADVICE.get(exc.code, f"the broker said: {exc.message}")
+    if exc.code == "invalid":  # the broker's words name the field and its bounds
+        advice = f"the broker said: {exc.message}. {advice}"
     return f"refused by the broker ({exc.code}): {advice}"
 
 
@@ -73,3 +77,25 @@ def integer_arg(args: dict[str, Any], key: str, default: int, low: int, high: in
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise Refused(f"argument {key!r} must be a whole number from {low} to {high}")
     return value
+
+
+def optional_integer_arg(args: dict[str, Any], key: str, low: int, high: int) -> int | None:
+    if args.get(key) is None:
+        return None
+    return integer_arg(args, key, low, low, high)
+
+
+def recipient_view(status: RecipientStatus) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "name": status.display_name,
+        "pubkey": status.pubkey,
+        "memberId": status.member_id,
+        "state": status.state,
+    }
+    if status.reason is not None:
+        row["reason"] = status.reason
+    if status.at is not None:
+        row["at"] = status.at
+    if status.escalated:
+        row["escalated"] = True
+    return row

@@ -11,7 +11,11 @@ people who work with you, reachable through a broker.
 person, dnd).
 - mesh_send: message a member by display name (also when offline: it waits for \
 them), by pubkey, one session as name/sessionId, or everyone with "*". Priority \
-"now" interrupts; "next" (default) and "low" wait until the recipient is idle.
+"now" interrupts; "next" (default) and "low" wait until the recipient is idle \
+(escalate_after_seconds: pushed as "now" if still waiting then).
+- mesh_message_status: per recipient, whether a message you sent is queued, held, \
+pushed, acked or expired.
+- mesh_wait_idle: wait until a member is idle before asking it something.
 - mesh_inbox: messages not yet shown to you, oldest first; wait_seconds waits for \
 the first one when you expect an answer.
 - mesh_status: set your status (dnd holds all but "now" messages).
@@ -41,6 +45,27 @@ _PEER = {
         "connectedAt": {"type": "string"},
     },
     "required": ["name", "pubkey", "memberId", "sessionId", "status", "online"],
+}
+_RECIPIENT = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "description": "the member's display name"},
+        "pubkey": {"type": "string"},
+        "memberId": {"type": "string"},
+        "state": {
+            "type": "string",
+            "enum": ["queued", "held", "pushed", "acked", "expired"],
+            "description": "queued: no live session; held: its status holds this priority; "
+            "pushed: given to a session; acked: stored by it; expired: never delivered",
+        },
+        "reason": {
+            "type": "string",
+            "description": "why queued or held: offline, working, dnd or waiting",
+        },
+        "at": {"type": "string"},
+        "escalated": {"type": "boolean", "description": "delivered as now after the wait"},
+    },
+    "required": ["name", "pubkey", "memberId", "state"],
 }
 _MESSAGE = {
     "type": "object",
@@ -99,6 +124,14 @@ def tools() -> list[dict[str, Any]]:
                     "description": "now: delivered even while the recipient works; next "
                     "(default) and low: when it is idle",
                 },
+                "escalate_after_seconds": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 2592000,
+                    "description": "next or low only: a recipient still not given the "
+                    "message after this many seconds gets it as now (at most the message's "
+                    "lifetime on the broker, 7 days by default)",
+                },
             },
             {
                 "properties": {
@@ -106,6 +139,7 @@ def tools() -> list[dict[str, Any]]:
                     "queued": {"type": "boolean"},
                     "encrypted": {"type": "boolean"},
                     "to": {"type": "array", "items": _NAME_KEY},
+                    "escalateAfterSeconds": {"type": "integer"},
                 },
                 "required": ["messageId", "queued", "encrypted", "to"],
             },
@@ -154,6 +188,56 @@ def tools() -> list[dict[str, Any]]:
             {
                 "properties": {"status": {"type": "string"}, "source": {"type": "string"}},
                 "required": ["status", "source"],
+            },
+        ),
+        _tool(
+            "mesh_message_status",
+            "Check a sent message",
+            "What became of a message you sent, per recipient: queued, held, pushed, acked "
+            "(stored by the recipient's session) or expired.",
+            {
+                "message_id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "the messageId mesh_send returned",
+                    "required": True,
+                }
+            },
+            {
+                "properties": {
+                    "messageId": {"type": "string"},
+                    "recipients": {"type": "array", "items": _RECIPIENT},
+                },
+                "required": ["messageId", "recipients"],
+            },
+        ),
+        _tool(
+            "mesh_wait_idle",
+            "Wait until a member is idle",
+            "Wait until one of a member's sessions is idle (at once if one is now), for at "
+            "most timeout_seconds. Answers idle: false when the time ran out.",
+            {
+                "to": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "one member: its display name, pubkey, name/sessionId or "
+                    "a sessionId (any of its sessions counts); not *",
+                    "required": True,
+                },
+                "timeout_seconds": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 600,
+                    "default": 60,
+                },
+            },
+            {
+                "properties": {
+                    "idle": {"type": "boolean"},
+                    "name": {"type": "string"},
+                    "sessionId": {"type": "string", "description": "the session that is idle"},
+                },
+                "required": ["idle"],
             },
         ),
     ]

@@ -1,4 +1,4 @@
-"""`tools/call`: the four mesh tools. A result carries `structuredContent` and the same
+"""`tools/call`: the mesh tools. A result carries `structuredContent` and the same
 JSON as one text item; a refusal is a result with `isError` and one text item that
 says what went wrong and what to do (never a JSON-RPC error)."""
 
@@ -19,6 +19,8 @@ from client.mcp.answers import (
     integer_arg,
     named_like,
     not_one,
+    optional_integer_arg,
+    recipient_view,
     string_arg,
 )
 from client.mcp.link import Connected, Link, Unavailable
@@ -27,6 +29,7 @@ from client.peer import PUBKEY
 from protocol.wire import MemberInfo as Member
 
 PRIORITIES = ("now", "next", "low")
+LONGEST_TTL = 30 * 86400  # the broker's longest message TTL; its own TTL may be shorter
 STATUSES = ("idle", "working", "dnd")
 
 
@@ -42,6 +45,8 @@ class Tools:
             "mesh_peers": self.peers,
             "mesh_inbox": self.inbox,
             "mesh_status": self.status,
+            "mesh_message_status": self.message_status,
+            "mesh_wait_idle": self.wait_idle,
         }.get(name if isinstance(name, str) else "")
         if handler is None:
             raise RpcError(INVALID_PARAMS, f"unknown tool: {name!r}")
@@ -67,20 +72,29 @@ class Tools:
         priority = args.get("priority", "next")
         if priority not in PRIORITIES:
             raise Refused("priority must be one of now, next (the default) or low")
+        escalate = optional_integer_arg(args, "escalate_after_seconds", 1, LONGEST_TTL)
+        if escalate is not None and priority == "now":
+            raise Refused(
+                "escalate_after_seconds applies to priority next or low only: a now message "
+                "is delivered at once anyway. Drop it, or send with priority next."
+            )
         connected = self._link.require()
         try:
             target, recipients = await self._target(connected, to.strip(), fresh=False)
         except Refused:  # maybe a member added since the roster was cached
             target, recipients = await self._target(connected, to.strip(), fresh=True)
-        ack = await connected.peer.send(target, text, priority)
+        ack = await connected.peer.send(target, text, priority, escalate_after_seconds=escalate)
         if not ack.queued:
             raise BrokerError(ack.error or "refused", "not queued")
-        return {
+        result: dict[str, Any] = {
             "messageId": ack.message_id,
             "queued": True,
             "encrypted": target != "*",
             "to": [{"name": m.display_name, "pubkey": m.pubkey} for m in recipients],
         }
+        if escalate is not None:
+            result["escalateAfterSeconds"] = ack.escalate_after_seconds or escalate
+        return result
 
     async def _target(
         self, connected: Connected, to: str, *, fresh: bool
@@ -175,3 +189,48 @@ class Tools:
             raise Refused("status must be idle, working or dnd")
         reply = await self._link.require().peer.set_status(status)
         return {"status": reply.status, "source": reply.source}
+
+    # ---- mesh_message_status
+
+    async def message_status(self, args: dict[str, Any]) -> dict[str, Any]:
+        message_id = string_arg(args, "message_id").strip()
+        peer = self._link.require().peer
+        try:
+            reply = await peer.message_status(message_id)
+        except BrokerError as exc:
+            if exc.code != "not_found":
+                raise
+            raise Refused(
+                f"no message with that id was sent by you ({message_id!r}), or its delivery "
+                "state is no longer kept (a day after the last recipient took it or it "
+                "expired). Use the messageId that mesh_send returned."
+            ) from None
+        return {
+            "messageId": reply.message_id,
+            "recipients": [recipient_view(r) for r in reply.recipients],
+        }
+
+    # ---- mesh_wait_idle
+
+    async def wait_idle(self, args: dict[str, Any]) -> dict[str, Any]:
+        to = string_arg(args, "to").strip()
+        timeout = integer_arg(args, "timeout_seconds", 60, 1, 600)
+        if to == "*":
+            raise Refused("mesh_wait_idle waits for one member: give its name or pubkey, not *")
+        connected = self._link.require()
+        try:
+            _, [member] = await self._target(connected, to, fresh=False)
+        except Refused:
+            _, [member] = await self._target(connected, to, fresh=True)
+        try:
+            idle = await connected.peer.watch_idle(member.pubkey, timeout)
+        except BrokerError as exc:
+            if exc.code != "rate_limited":
+                raise
+            raise Refused(
+                "this session already waits for too many peers (at most 100 at a time). "
+                "Let some of those waits end, then try again."
+            ) from None
+        if idle is None:
+            return {"idle": False}
+        return {"idle": True, "name": member.display_name, "sessionId": idle.session_id}

@@ -1,6 +1,7 @@
 """The ports: small Protocols named after the job, one kind per module (ADR 0029).
-Adapters subclass them; import them from here."""
+Import them from here."""
 
+from domain.ports.admissions import Admissions, Entered, Entry
 from domain.ports.clock import Clock
 from domain.ports.connection import Connection, ConnectionGone
 from domain.ports.guards import PendingSignals, ReplayGuard
@@ -15,11 +16,14 @@ from domain.ports.presences import Admitted, Arrival, PresenceStore
 from domain.ports.receipts import ReceiptStore
 
 __all__ = [
+    "Admissions",
     "Admitted",
     "Arrival",
     "Clock",
     "Connection",
     "ConnectionGone",
+    "Entered",
+    "Entry",
     "InviteStore",
     "Joiner",
     "Mailbox",

@@ -11,7 +11,7 @@ from domain.admission import Hello, HelloAuth
 from domain.departures import Departure
 from domain.errors import CapacityExceeded, CloseReason, StoreUnavailable, Unauthorized
 from domain.model import Presence, Source, Status
-from domain.ports import Admitted, Arrival, Connection
+from domain.ports import Arrival, Connection, Entered, Entry
 from domain.presence import hash_token
 from domain.receipts import RECEIPTS_CAPABILITY
 from domain.sessions import Session
@@ -49,11 +49,8 @@ async def hello(ctx: Context, connection: Connection, request: Hello) -> Welcome
 async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcome:
     policy, now = ctx.policy, ctx.clock.now()
     member = await ctx.directory.member(request.mesh_id, request.member_id)
-    policy.admission.check(request, member, now)
-    if policy.hello_auth is HelloAuth.STRICT:
-        keep_until = policy.admission.replay_window(now)
-        if not await ctx.replay.first_use(request.signature, keep_until):
-            raise Unauthorized("hello signature already used")
+    policy.admission.check(request, member, now)  # the one signature check of a hello
+    strict = policy.hello_auth is HelloAuth.STRICT
     token = secrets.token_urlsafe(32)
     arrival = Arrival(
         mesh_id=request.mesh_id,
@@ -66,15 +63,23 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
         now=now,
         transient=TRANSIENT_CAPABILITY in request.capabilities,
     )
-    admitted = await ctx.presences.connect(
-        arrival,
-        capacity=policy.max_connections_per_mesh,
-        grace_cutoff=now - policy.reconnect_grace,
-        initial=policy.status_rules.initial(now),
-        manual_cutoff=now - policy.manual_status_kept,
+    # The replay guard, the connect, the orphaned-lease release and the pending-signal
+    # take in one step (one statement on Postgres, ADR 0028).
+    entered = await ctx.admissions.enter(
+        Entry(
+            arrival=arrival,
+            capacity=policy.max_connections_per_mesh,
+            grace_cutoff=now - policy.reconnect_grace,
+            initial=policy.status_rules.initial(now),
+            manual_cutoff=now - policy.manual_status_kept,
+            signature=request.signature if strict else None,
+            keep_until=policy.admission.replay_window(now) if strict else None,
+            signal_since=now - policy.pending_signal_ttl,
+        )
     )
+    admitted = entered.admitted
     try:
-        session, presence = await _settle(ctx, connection, request, admitted, now)
+        session, presence = await _settle(ctx, connection, request, entered, now)
     except BaseException:
         # The presence is online in the store but this hello is refused: take it
         # offline again, or it would be listed and counted until the stale sweep.
@@ -88,20 +93,17 @@ async def _admit(ctx: Context, connection: Connection, request: Hello) -> Welcom
 
 
 async def _settle(
-    ctx: Context, connection: Connection, request: Hello, admitted: Admitted, now: datetime
+    ctx: Context, connection: Connection, request: Hello, entered: Entered, now: datetime
 ) -> tuple[Session, Presence]:
     """The rest of a hello, once its presence is written."""
+    admitted = entered.admitted
     if admitted.replaced_connection_id is not None:
         # The notifier closes the older socket wherever it is; its own close handler
         # then releases whatever that socket still had leased.
         await ctx.notifier.kick(admitted.replaced_connection_id, CloseReason.REPLACED)
     presence = admitted.presence
-    live = await ctx.presences.connections_of(request.member_id)
-    await ctx.mailbox.release_orphans(request.member_id, live)
-    since = now - ctx.policy.pending_signal_ttl
-    signal = await ctx.signals.take(request.session_id, request.pid, request.cwd, since)
-    if signal is not None:
-        presence = await record_status(ctx, presence, signal.status, Source.HOOK)
+    if entered.signal is not None:
+        presence = await record_status(ctx, presence, entered.signal.status, Source.HOOK)
     session = Session(
         connection=connection,
         presence_id=presence.id,

@@ -9,6 +9,7 @@ from typing import Any
 from domain.departures import Departures
 from domain.policy import Policy
 from domain.ports import (
+    Admissions,
     Clock,
     InviteStore,
     Mailbox,
@@ -46,6 +47,7 @@ class Context:
     mailbox: Mailbox
     signals: PendingSignals
     replay: ReplayGuard
+    admissions: Admissions  # a hello's writes in one step (ADR 0028)
     notifier: Notifier
     metrics: Metrics
     inferrer: StatusInferrer

@@ -18,8 +18,10 @@ from adapters.memory import (
     InMemoryPresenceStore,
     InMemoryReplayGuard,
 )
+from adapters.memory.admissions import InMemoryAdmissions
 from adapters.memory.receipts import InMemoryReceipts
 from adapters.postgres.stores import (
+    PostgresAdmissions,
     PostgresDirectory,
     PostgresMailbox,
     PostgresPendingSignals,
@@ -28,6 +30,7 @@ from adapters.postgres.stores import (
     PostgresReplayGuard,
 )
 from domain.ports import (
+    Admissions,
     Mailbox,
     MemberDirectory,
     MeshAdmin,
@@ -50,6 +53,7 @@ class Stores:
     mailbox: Mailbox
     signals: PendingSignals
     replay: ReplayGuard
+    admissions: Admissions
     receipts: ReceiptStore
 
 
@@ -61,13 +65,16 @@ def stores(request: pytest.FixtureRequest) -> Stores:
         directory = InMemoryDirectory()
         presences = InMemoryPresenceStore(directory)
         mailbox = InMemoryMailbox(presences)
+        signals = InMemoryPendingSignals()
+        replay = InMemoryReplayGuard()
         return Stores(
             "memory",
             directory,  # type: ignore[arg-type]
             presences,
             mailbox,
-            InMemoryPendingSignals(),
-            InMemoryReplayGuard(),
+            signals,
+            replay,
+            InMemoryAdmissions(presences, replay, mailbox, signals),
             InMemoryReceipts(mailbox),
         )
     db = request.getfixturevalue("database")
@@ -78,6 +85,7 @@ def stores(request: pytest.FixtureRequest) -> Stores:
         PostgresMailbox(db),
         PostgresPendingSignals(db),
         PostgresReplayGuard(db),
+        PostgresAdmissions(db),
         PostgresReceipts(db),
     )
 
@@ -105,6 +113,11 @@ def signals(stores: Stores) -> PendingSignals:
 @pytest.fixture
 def replay(stores: Stores) -> ReplayGuard:
     return stores.replay
+
+
+@pytest.fixture
+def admissions(stores: Stores) -> Admissions:
+    return stores.admissions
 
 
 @pytest.fixture

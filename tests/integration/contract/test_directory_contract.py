@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -58,6 +59,27 @@ async def test_members_are_found_by_id_and_pubkey_within_their_mesh(
     assert await directory.member_by_pubkey(m.id, ada.pubkey) == ada
     assert await directory.member_by_pubkey(other.id, ada.pubkey) is None
     assert await directory.member_by_pubkey(m.id, ada.pubkey.upper()) is None
+
+
+async def test_lookups_in_flight_together_each_get_their_own_answer(
+    directory: Directory,
+) -> None:
+    """Postgres answers concurrent lookups by id with one statement (issue 18)."""
+    m = await directory.create_mesh(mesh())
+    other = await directory.create_mesh(mesh())
+    ada, bob = member(m.id, "Ada"), member(m.id, "Bob")
+    for x in (ada, bob):
+        await directory.add_member(x)
+
+    found = await asyncio.gather(
+        directory.member(m.id, ada.id),
+        directory.member(other.id, ada.id),
+        directory.member(m.id, bob.id),
+        directory.member(m.id, new_id()),
+        directory.member(m.id, ada.id),
+    )
+
+    assert found == [ada, None, bob, None, ada]
 
 
 async def test_members_lists_every_member_in_the_order_added(directory: Directory) -> None:

@@ -184,3 +184,38 @@ async def test_an_acked_escalated_push_stays_escalated(
     (acked,) = await mailbox.acknowledge(bob, [sent.id], at(2))
 
     assert (acked.state, acked.escalated, acked.at) == (S.ACKED, True, at(2))
+
+
+async def test_an_escalated_delivery_acked_before_its_push_receipt_is_escalated(
+    mailbox: Mailbox, receipts: ReceiptStore
+) -> None:
+    # The pushed receipt is written off the push path: the recipient's ack may land
+    # first. The acked row still says escalated, and the late pushed one moves nothing.
+    bob = new_id("bob-")
+    sent = replace(message(ttl=100), escalate_at=at(5))
+    await mailbox.enqueue(sent, [bob])
+    await mailbox.escalate(at(5))
+    await mailbox.claim(bob, "p", "c", NOW_ONLY, at(6), at(36), 10)
+
+    (acked,) = await mailbox.acknowledge(bob, [sent.id], at(7))
+    late = await receipts.record([transition(sent_by(sent), bob, S.PUSHED, at(6), escalated=True)])
+
+    assert (acked.state, acked.escalated) == (S.ACKED, True)
+    assert late == []
+    facts = await receipts.facts(sent.id)
+    assert facts is not None
+    (recipient,) = facts.recipients
+    assert recipient.receipt is not None
+    assert (recipient.receipt.state, recipient.receipt.escalated) == (S.ACKED, True)
+
+
+async def test_a_plain_acked_delivery_is_not_escalated(
+    mailbox: Mailbox, receipts: ReceiptStore
+) -> None:
+    bob = new_id("bob-")
+    sent = message()
+    await mailbox.enqueue(sent, [bob])
+
+    (acked,) = await mailbox.acknowledge(bob, [sent.id], at(2))
+
+    assert (acked.state, acked.escalated) == (S.ACKED, False)
