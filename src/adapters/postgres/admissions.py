@@ -7,6 +7,7 @@ import uuid
 from adapters.postgres.batch import Batcher
 from adapters.postgres.database import Database, Record
 from adapters.postgres.presences import Incarnation, presence_from
+from domain.admission import replay_key
 from domain.errors import CapacityExceeded, DomainError, StoreUnavailable, Unauthorized
 from domain.model import HookSignal, Status
 from domain.ports import Admissions, Admitted, Entered, Entry
@@ -68,7 +69,7 @@ class PostgresAdmissions(Admissions):
             instance,
             [e.manual_cutoff for e in entries],
             [a.transient for a in arrivals],
-            [None if e.signature is None else e.signature.lower() for e in entries],
+            [None if e.signature is None else replay_key(e.signature) for e in entries],
             [e.keep_until for e in entries],
             [e.signal_since for e in entries],
         )
