@@ -433,7 +433,7 @@ async def test_the_cache_is_used_only_while_the_listen_connection_is_up(
         connected.set()
         return connections[-1]
 
-    monkeypatch.setattr("adapters.postgres.notifier.asyncpg.connect", connect)
+    monkeypatch.setattr("adapters.postgres.notify_listen.asyncpg.connect", connect)
     listening = asyncio.create_task(notifier.listen())
     try:
         await asyncio.wait_for(connected.wait(), 5)
