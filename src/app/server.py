@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import errno
 import inspect
 import logging
 import os
-import resource
 import signal
 import socket
 import time
@@ -24,10 +22,15 @@ import uvicorn
 
 from adapters.http.app import create_app
 from adapters.http.gateway import Gateway
-from adapters.http.guard import Guard, Throttled, protocols
+from adapters.http.guard import Guard, protocols
 from app.config import Settings
 from app.container import Container
 from app.database import open_store
+from app.limits import (
+    pending_bound,
+    quiet_resource_errors,
+    raise_fd_limit,
+)
 from app.listen import bind
 from app.tasks import Background, HealthMonitor
 from app.workers import signal_ready
@@ -86,50 +89,6 @@ class BrokerServer(uvicorn.Server):
             self.port = self.servers[0].sockets[0].getsockname()[1]
         if self.started:
             self.ready.set()
-
-
-def raise_fd_limit() -> int:
-    """Let the process open as many files as its hard limit allows; return the limit
-    (0 when unknown). The pending-connection bound is kept under half of it, so that
-    connections that have proved nothing never take the last file descriptors."""
-    try:
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard == resource.RLIM_INFINITY:
-            hard = max(soft, 65536)
-        if soft < hard:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        return int(soft)
-    except (ValueError, OSError) as exc:
-        log.warning("file descriptor limit not raised", extra={"ctx": {"error": str(exc)}})
-        return 0
-
-
-def pending_bound(configured: int, fd_limit: int) -> int:
-    """MAX_PENDING_CONNECTIONS, lowered to half the file descriptor limit if above it."""
-    if fd_limit <= 0 or configured <= fd_limit // 2:
-        return configured
-    bound = max(1, fd_limit // 2)
-    log.warning(
-        "MAX_PENDING_CONNECTIONS lowered to half the file descriptor limit",
-        extra={"ctx": {"configured": configured, "used": bound, "fd_limit": fd_limit}},
-    )
-    return bound
-
-
-_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-_out_of_resources = Throttled(log, "out of file descriptors: new connections wait", every=10.0)
-
-
-def quiet_resource_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """asyncio reports each failed accept() with a traceback (once a second per
-    listening socket, plus every failure elsewhere): when the process is out of file
-    descriptors, one line every 10 s says so instead."""
-    exc = context.get("exception")
-    if isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS:
-        _out_of_resources(error=str(exc))
-        return
-    loop.default_exception_handler(context)
 
 
 async def resolve(value: Any) -> Any:

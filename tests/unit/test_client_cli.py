@@ -93,7 +93,7 @@ def test_missing_or_bad_identity_is_named(
 
 
 def test_flags_win_over_the_environment_which_fills_the_rest() -> None:
-    args = cli._parser().parse_args(["peers", "--member", "u-flag", "--key", "k"])
+    args = cli.build_parser().parse_args(["peers", "--member", "u-flag", "--key", "k"])
     env = {"MESHPEER_MESH": "m-env", "MESHPEER_MEMBER": "u-env", "MESHPEER_SESSION": "s-env"}
     values = cli.resolve(args, env)
     assert values["mesh"] == "m-env" and values["member"] == "u-flag" and values["key"] == "k"

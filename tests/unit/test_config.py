@@ -335,7 +335,7 @@ def test_each_container_is_an_instance_of_its_own() -> None:
 
 
 def test_the_pending_bound_stays_under_half_the_file_descriptor_limit() -> None:
-    from app.server import pending_bound
+    from app.limits import pending_bound
 
     assert pending_bound(1024, 20000) == 1024
     assert pending_bound(1024, 300) == 150
