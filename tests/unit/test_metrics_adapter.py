@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.metrics import OtelMetrics
-from adapters.metrics.otel import CONNECTION_REJECT_REASONS, MESSAGE_REJECT_REASONS
+from adapters.metrics.labels import CONNECTION_REJECT_REASONS, MESSAGE_REJECT_REASONS
 from domain.model import Priority, Status
 
 CONTRACT_SERIES = [

@@ -21,45 +21,17 @@ from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 
+from adapters.metrics.labels import (
+    CONNECTION_REJECT_REASONS,
+    JOIN_RESULTS,
+    MESSAGE_REJECT_REASONS,
+    PUSH_LATENCY_BUCKETS,
+    RECEIPT_STATES,
+    Attributes,
+    labels_of,
+)
 from domain.model import Priority, Status
 from domain.ports import Metrics
-
-CONNECTION_REJECT_REASONS = ("capacity", "unauthorized", "hello_timeout", "unavailable")
-MESSAGE_REJECT_REASONS = (
-    "too_large",
-    "rate_limited",
-    "no_recipient",
-    "unsupported_target",
-    "invalid",
-    "unavailable",
-)
-JOIN_RESULTS = ("joined", "invalid", "conflict", "rate_limited")
-# Send-to-push latency, 0.5 ms to 10 s; slower pushes (held by status gating, or
-# waiting for their recipient to connect) land in +Inf.
-PUSH_LATENCY_BUCKETS = (
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-)
-
-RECEIPT_STATES = ("pushed", "acked", "expired")
-
-Attributes = Mapping[str, str]
-
-
-def _labels(key: str, values: Sequence[str]) -> dict[str, Attributes]:
-    return {value: MappingProxyType({key: value}) for value in values}
 
 
 class OtelMetrics(Metrics):
@@ -140,12 +112,12 @@ class OtelMetrics(Metrics):
             "broker_sessions", description="Open sessions of this instance, by status."
         )
 
-        self._connection_reasons = _labels("reason", CONNECTION_REJECT_REASONS)
-        self._message_reasons = _labels("reason", MESSAGE_REJECT_REASONS)
+        self._connection_reasons = labels_of("reason", CONNECTION_REJECT_REASONS)
+        self._message_reasons = labels_of("reason", MESSAGE_REJECT_REASONS)
         self._priorities = {p: MappingProxyType({"priority": p.value}) for p in Priority}
-        self._receipt_states = _labels("state", RECEIPT_STATES)
+        self._receipt_states = labels_of("state", RECEIPT_STATES)
         self._statuses = {s: MappingProxyType({"status": s.value}) for s in Status}
-        self._join_results = _labels("result", JOIN_RESULTS)
+        self._join_results = labels_of("result", JOIN_RESULTS)
         self._flipped = {
             True: MappingProxyType({"flipped": "true"}),
             False: MappingProxyType({"flipped": "false"}),
