@@ -352,7 +352,11 @@ async def test_with_fail_fast_a_refusal_after_the_first_hello_is_retried(
     async with bob(fail_fast=True) as client:
         broker.refuse_connections = 2
         broker.socket.drop(1011, "internal")
-        await eventually(lambda: len(broker.sockets) == 2 and client.connected)
+        # Both refusals were taken and retried; the client is back. (Under a crowded
+        # machine a handshake may outlast its timeout and be retried once more.)
+        await eventually(
+            lambda: broker.refuse_connections == 0 and len(broker.sockets) >= 2 and client.connected
+        )
 
 
 async def test_a_bad_target_is_refused_before_anything_is_sent(broker: FakeBroker) -> None:
