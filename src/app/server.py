@@ -120,6 +120,8 @@ async def _serve(
     metrics = container.metrics()
     monitor = HealthMonitor(database.health, metrics)
     notifier = await resolve(container.notifier())
+    # Resolved once: the member cache it holds depends on the database Resource.
+    local_notifier = await resolve(container.local_notifier())
     liveness = container.liveness()
     liveness.on_lost = partial(connect.fence, ctx)
     background = Background(
@@ -185,7 +187,7 @@ async def _serve(
             # down: the orchestrator's grace period is the bound, not the pool's.
             async with asyncio.timeout(SHUTDOWN_STEP_SECONDS):
                 closed = await connect.shutdown(ctx)
-                await container.local_notifier().drain()
+                await local_notifier.drain()
                 await container.offload().drain()
             log.info("sockets closed", extra={"ctx": {"sessions": closed}})
         except (DomainError, TimeoutError) as exc:
