@@ -43,7 +43,11 @@ WITH {SOFT}, picked AS (
     WHERE d.member_id = $1
       AND d.sender_presence_id <> $2
       AND d.priority = ANY($4::text[])
-      AND d.expires_at > $5
+      -- `+ interval '0 s'`: keeps the planner off deliveries_expires_at. With the
+      -- target-session OR below, its generic plan otherwise ANDs that index in,
+      -- reading every delivery's entry on each claim (Postgres CPU per message
+      -- doubled; docs/benchmarks.md, end of the 6 December round).
+      AND d.expires_at + interval '0 s' > $5
       AND (d.lease_until IS NULL OR d.lease_until <= $5)
       AND (d.target_session_id IS NULL
            OR d.target_session_id = $8
