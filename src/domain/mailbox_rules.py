@@ -21,6 +21,24 @@ class Claimant:
     now: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class LeaseOffer:
+    """The session of `member_id` that a new delivery may be leased to in its enqueue
+    (until `lease_until`), and what that session's claim would admit at `now`."""
+
+    member_id: str
+    presence_id: str
+    connection_id: str
+    session_id: str
+    priorities: frozenset[Priority]
+    now: datetime
+    lease_until: datetime
+
+    @property
+    def claimant(self) -> Claimant:
+        return Claimant(self.member_id, self.presence_id, self.priorities, self.now)
+
+
 def claimable(
     claimant: Claimant,
     *,
@@ -41,6 +59,18 @@ def claimable(
         and expires_at > claimant.now
         and (lease_until is None or lease_until <= claimant.now)
     )
+
+
+def leasable(*, older_waiting: bool, session_live: bool) -> bool:
+    """A new delivery is leased in its enqueue to the session offered for it
+    (domain/handover.py) only when that session's claim would take it first: none of
+    the member's older deliveries waits unleased that this session could claim
+    (`claimable` and `delivery.claimable_by`), so per-recipient order holds; and the
+    session's presence is still live on that connection, so no lease goes to a socket
+    already gone. Mail under a lease (one that ran out included: a redelivery, which
+    at least once lets come after later mail) is in a session's hands, not waiting.
+    The store applies this in the enqueue itself, in the same snapshot."""
+    return session_live and not older_waiting
 
 
 def spent(deliveries_left: int) -> bool:

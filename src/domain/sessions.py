@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from domain.model import Status
+from domain.model import Message, Status
 from domain.ports import Connection
 
 
@@ -23,6 +24,9 @@ class Session:
     connected_at: datetime
     receipts: bool = False  # asked for capability `receipts`
     transient: bool = False
+    # Mail leased to this session in its enqueue, waiting for its push in lease order
+    # (domain/handover.py, usecases/deliver.py).
+    leased: deque[Message] = field(default_factory=deque)
 
     @property
     def connection_id(self) -> str:

@@ -7,7 +7,7 @@ from itertools import count
 
 from adapters.memory.presences import InMemoryPresenceStore
 from domain.delivery import claimable_by
-from domain.mailbox_rules import Claimant, claimable
+from domain.mailbox_rules import Claimant, LeaseOffer, claimable, leasable
 from domain.model import Message, Priority
 from domain.ports import Mailbox, ReceiptStore
 from domain.receipts import DeliveryState, Transition, sent_by, transition
@@ -43,9 +43,46 @@ class InMemoryMailbox(Mailbox):
             for p in self.presences.presences.values()
         )
 
-    async def enqueue(self, message: Message, recipients: Sequence[str]) -> None:
-        for member_id in recipients:
-            self.deliveries.append(_Delivery(next(self._seq), message, member_id, message.priority))
+    async def enqueue(
+        self, message: Message, recipients: Sequence[str], offers: Sequence[LeaseOffer] = ()
+    ) -> frozenset[str]:
+        offered = {offer.member_id: offer for offer in offers}
+        leased = set()
+        for member_id in dict.fromkeys(recipients):
+            d = _Delivery(next(self._seq), message, member_id, message.priority)
+            offer = offered.get(member_id)
+            if offer is not None and leasable(
+                older_waiting=any(
+                    o.leased_to is None and self._takes(o, offer.claimant, offer.session_id)
+                    for o in self.deliveries
+                ),
+                session_live=self._connected(offer),
+            ):
+                d.leased_to, d.lease_until = offer.connection_id, offer.lease_until
+                leased.add(member_id)
+            self.deliveries.append(d)
+        return frozenset(leased)
+
+    def _takes(self, d: _Delivery, claimant: Claimant, session_id: str | None) -> bool:
+        return (
+            d.delivered_at is None
+            and claimable(
+                claimant,
+                member_id=d.member_id,
+                sender_presence_id=d.message.sender_presence_id,
+                priority=d.priority,
+                expires_at=d.message.expires_at,
+                lease_until=d.lease_until,
+            )
+            and self._claimable(d, session_id)
+        )
+
+    def _connected(self, offer: LeaseOffer) -> bool:
+        """The offered presence is still live on the offered connection."""
+        if self.presences is None:
+            return True
+        p = self.presences.presences.get(offer.presence_id)
+        return p is not None and p.ended_at is None and p.connection_id == offer.connection_id
 
     async def claim(
         self,
@@ -63,18 +100,7 @@ class InMemoryMailbox(Mailbox):
         for d in self.deliveries:
             if len(claimed) >= limit:
                 break
-            if (
-                d.delivered_at is None
-                and claimable(
-                    claimant,
-                    member_id=d.member_id,
-                    sender_presence_id=d.message.sender_presence_id,
-                    priority=d.priority,
-                    expires_at=d.message.expires_at,
-                    lease_until=d.lease_until,
-                )
-                and self._claimable(d, session_id)
-            ):
+            if self._takes(d, claimant, session_id):
                 d.leased_to, d.lease_until = connection_id, lease_until
                 claimed.append(d.message)
         return claimed

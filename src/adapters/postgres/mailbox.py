@@ -14,6 +14,7 @@ from typing import Any
 from adapters.postgres.batch import Batcher
 from adapters.postgres.database import SOFT, Database, Record
 from adapters.postgres.mailbox_sql import ACK, CLAIM, ENQUEUE, ESCALATE, PRUNE
+from domain.mailbox_rules import LeaseOffer
 from domain.model import Message, Priority
 from domain.ports import Mailbox
 from domain.receipts import DeliveryState, Transition
@@ -21,8 +22,9 @@ from domain.receipts import DeliveryState, Transition
 MAX_BATCH = 512
 
 
-def _columns(batch: list[_Enqueue]) -> list[list[Any]]:
-    """The batch as the statement's 18 parallel arrays: 11 of messages, 7 of deliveries."""
+def _columns(batch: list[_Enqueue]) -> list[Any]:
+    """The batch as the statement's parameters: 11 arrays of messages, 12 of deliveries
+    (7 of the delivery, 5 of its lease offer), and the time the offers were made."""
     messages = [
         (
             m.id,
@@ -37,7 +39,7 @@ def _columns(batch: list[_Enqueue]) -> list[list[Any]]:
             m.expires_at,
             m.escalate_at,
         )
-        for m, _ in batch
+        for m, _, _ in batch
     ]
     deliveries = [
         (
@@ -48,12 +50,27 @@ def _columns(batch: list[_Enqueue]) -> list[list[Any]]:
             m.expires_at,
             m.escalate_at,
             m.target_session_id,
+            *_offer(offers.get(member_id)),
         )
-        for m, recipients in batch
+        for m, recipients, offers in batch
         for member_id in dict.fromkeys(recipients)
     ]
     columns = (*zip(*messages, strict=True), *zip(*deliveries, strict=True))
-    return [list(column) for column in columns]
+    now = max((o.now for _, _, offers in batch for o in offers.values()), default=None)
+    return [*(list(column) for column in columns), now or batch[0][0].created_at]
+
+
+def _offer(offer: LeaseOffer | None) -> tuple[Any, ...]:
+    if offer is None:
+        return (None, None, None, None, None)
+    admits = ",".join(sorted(p.value for p in offer.priorities))
+    return (
+        offer.connection_id,
+        offer.presence_id,
+        offer.session_id,
+        admits,
+        offer.lease_until,
+    )
 
 
 def message_from(row: Record) -> Message:
@@ -73,7 +90,7 @@ def message_from(row: Record) -> Message:
     )
 
 
-_Enqueue = tuple[Message, Sequence[str]]
+_Enqueue = tuple[Message, Sequence[str], dict[str, LeaseOffer]]
 _Ack = tuple[str, Sequence[str], datetime]
 _Acked = tuple[list[Record], list[Transition]]  # deleted deliveries, receipts that advanced
 
@@ -94,19 +111,28 @@ def _acked(row: Record) -> Transition:
 class PostgresMailbox(Mailbox):
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._enqueues: Batcher[_Enqueue, None] = Batcher(self._insert, MAX_BATCH)
+        self._enqueues: Batcher[_Enqueue, frozenset[str]] = Batcher(self._insert, MAX_BATCH)
         self._acks: Batcher[_Ack, _Acked] = Batcher(self._delete, MAX_BATCH)
 
-    async def enqueue(self, message: Message, recipients: Sequence[str]) -> None:
+    async def enqueue(
+        self, message: Message, recipients: Sequence[str], offers: Sequence[LeaseOffer] = ()
+    ) -> frozenset[str]:
         """Returns once the message and a delivery per distinct recipient are committed
-        (with the server's synchronous_commit, never `off`). Sends that arrive while a
-        commit is in flight share the next one."""
-        if recipients:
-            await self._enqueues.submit((message, recipients))
+        (with the server's synchronous_commit, never `off`), with the recipients whose
+        delivery was leased to their offer. Sends that arrive while a commit is in
+        flight share the next one."""
+        if not recipients:
+            return frozenset()
+        offered = {offer.member_id: offer for offer in offers}
+        return await self._enqueues.submit((message, recipients, offered))
 
-    async def _insert(self, batch: list[_Enqueue]) -> list[None]:
-        await self.db.execute(ENQUEUE, *_columns(batch))
-        return [None] * len(batch)
+    async def _insert(self, batch: list[_Enqueue]) -> list[frozenset[str]]:
+        rows = await self.db.fetch(ENQUEUE, *_columns(batch))
+        leased = {(row["message_id"], row["member_id"]) for row in rows if row["leased"]}
+        return [
+            frozenset(member for member in recipients if (m.id, member) in leased)
+            for m, recipients, _ in batch
+        ]
 
     async def claim(
         self,

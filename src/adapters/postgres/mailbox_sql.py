@@ -7,7 +7,14 @@ from adapters.postgres.database import SOFT
 
 # Many sends share one commit (group commit): the messages of a batch and all their
 # deliveries go in one statement; ORDER BY n gives deliveries their seq in batch
-# order, which is arrival order.
+# order, which is arrival order. A delivery with an offer ($19-$23: the session's
+# connection, presence, session id, admitted priorities as 'now,next', lease end;
+# NULL without one) is leased to it in the same insert when
+# domain/mailbox_rules.py leasable holds ($24 is now): that presence is still live on
+# that connection, and none of the member's older deliveries waits unleased that it
+# could claim (the claim's predicate below, through the deliveries_unleased index, on
+# rows committed before this statement; a batch's own deliveries to one member share
+# one offer, so they are leased alike). RETURNING names the leased ones.
 ENQUEUE = """
 WITH message AS (
     INSERT INTO mesh.messages
@@ -16,18 +23,43 @@ WITH message AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                          $6::text[], $7::text[], $8::text[], $9::timestamptz[],
                          $10::timestamptz[], $11::timestamptz[])
+), offered AS (
+    SELECT d.*,
+           CASE WHEN d.lease_to IS NOT NULL
+                 AND EXISTS (
+                     SELECT 1 FROM mesh.presences p
+                     WHERE p.id = d.lease_presence AND p.connection_id = d.lease_to
+                       AND p.ended_at IS NULL)
+                 AND NOT EXISTS (
+                     SELECT 1 FROM mesh.deliveries o
+                     WHERE o.member_id = d.member_id AND o.leased_to IS NULL
+                       AND o.sender_presence_id <> d.lease_presence
+                       AND o.priority = ANY(string_to_array(d.lease_admits, ','))
+                       AND o.expires_at + interval '0 s' > $24
+                       AND (o.target_session_id IS NULL
+                            OR o.target_session_id = d.lease_session
+                            OR NOT EXISTS (
+                                SELECT 1 FROM mesh.presences t
+                                WHERE t.member_id = o.member_id
+                                  AND t.session_id = o.target_session_id
+                                  AND t.ended_at IS NULL)))
+                THEN d.lease_to END AS leased_to
+    FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[],
+                $17::timestamptz[], $18::text[], $19::text[], $20::text[], $21::text[],
+                $22::text[], $23::timestamptz[])
+         WITH ORDINALITY
+         AS d(message_id, member_id, priority, sender_presence_id, expires_at,
+              escalate_at, target_session_id, lease_to, lease_presence, lease_session,
+              lease_admits, lease_until, n)
 )
 INSERT INTO mesh.deliveries
     (message_id, member_id, priority, sender_presence_id, expires_at, escalate_at,
-     target_session_id)
-SELECT d.message_id, d.member_id, d.priority, d.sender_presence_id, d.expires_at,
-       d.escalate_at, d.target_session_id
-FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::timestamptz[],
-            $17::timestamptz[], $18::text[])
-     WITH ORDINALITY
-     AS d(message_id, member_id, priority, sender_presence_id, expires_at,
-          escalate_at, target_session_id, n)
-ORDER BY d.n
+     target_session_id, leased_to, lease_until)
+SELECT message_id, member_id, priority, sender_presence_id, expires_at, escalate_at,
+       target_session_id, leased_to, CASE WHEN leased_to IS NOT NULL THEN lease_until END
+FROM offered
+ORDER BY n
+RETURNING message_id, member_id, leased_to IS NOT NULL AS leased
 """
 
 

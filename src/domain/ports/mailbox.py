@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from domain.mailbox_rules import LeaseOffer
 from domain.model import (
     Message,
     Priority,
@@ -14,9 +15,14 @@ from domain.receipts import Transition
 
 
 class Mailbox(Protocol):
-    async def enqueue(self, message: Message, recipients: Sequence[str]) -> None:
+    async def enqueue(
+        self, message: Message, recipients: Sequence[str], offers: Sequence[LeaseOffer] = ()
+    ) -> frozenset[str]:
         """Store the message with one delivery per recipient member. Returns only once
-        durable: that is what `queued: true` promises.
+        durable: that is what `queued: true` promises. A recipient with an offer has its
+        delivery leased to the offered session in the same write when
+        `mailbox_rules.leasable` holds; returns those recipients (their session pushes
+        the message from memory; the others are woken to claim).
 
         Order: calls started one after another (tasks created in order) are queued in
         that order, even when they are in flight together. An implementation takes its

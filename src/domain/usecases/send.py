@@ -8,11 +8,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from domain import delivery, escalation
+from domain import delivery, escalation, handover
 from domain.errors import InvalidInput, Rejected, Revoked, StoreUnavailable
 from domain.model import Message, Priority
 from domain.sessions import Session
 from domain.usecases.context import Context
+from domain.usecases.deliver import hand_over
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,21 +52,27 @@ async def prepare(ctx: Context, session: Session, request: SendRequest) -> Outgo
 
 
 async def commit(ctx: Context, outgoing: Outgoing) -> str:
-    """Queue the message durably, wake its recipients, return its id."""
-    message = outgoing.message
+    """Queue the message durably, hand it to the sessions here it was leased to in
+    the enqueue (ADR 0031), wake its other recipients, return its id."""
+    message, recipients = outgoing.message, outgoing.recipients
+    now = ctx.clock.now()
+    offers = handover.offers(ctx.sessions, message, recipients, now, now + ctx.policy.ack_timeout)
     try:
         try:
-            await ctx.mailbox.enqueue(message, outgoing.recipients)
+            leased = await ctx.mailbox.enqueue(message, recipients, offers)
         except InvalidInput as refused:  # content the store cannot hold (a NUL, say)
             raise Rejected("invalid", str(refused)) from refused
     except (Rejected, StoreUnavailable) as refused:
         ctx.metrics.message_rejected(_code(refused))
         raise
     ctx.metrics.message_routed(message.priority)
-    if message.target_session_id is None:
-        await ctx.notifier.wake(outgoing.recipients)
-    else:  # that session may be on another instance than the member's others
-        await ctx.notifier.wake_everywhere(outgoing.recipients)
+    if leased:
+        await hand_over(ctx, message, [o for o in offers if o.member_id in leased])
+    others = [member for member in recipients if member not in leased]
+    if others and message.target_session_id is None:
+        await ctx.notifier.wake(others)
+    elif others:  # that session may be on another instance than the member's others
+        await ctx.notifier.wake_everywhere(others)
     return message.id
 
 
