@@ -150,3 +150,28 @@ async def test_concurrent_sends_share_statements_and_keep_their_arrival_order(
     assert [m.id for m in left] == [m.id for m in sent[100:]], "arrival order, acked ones gone"
     assert acked == [1] * 100 + [0]
     assert statements <= 4, "401 calls shared a handful of statements"
+
+
+async def test_claims_in_flight_together_share_a_statement_and_never_a_delivery(
+    database: Database,
+) -> None:
+    """Claims of several members share one statement; a member's second claim in the
+    same batch goes in a later one, so two of its sessions never get the same row."""
+    counting = CountingDatabase(database)
+    mailbox = PostgresMailbox(counting)  # type: ignore[arg-type]
+    members = [new_id("member-") for _ in range(6)]
+    sent = [message(created=i) for i in range(10)]
+    for m in sent:
+        await mailbox.enqueue(m, members)
+    before = counting.statements
+    # every member's newest session claims 4; the first member's older one claims too
+    claims = [
+        mailbox.claim(member, "p", f"new-{member}", ALL, at(30), at(60), 4) for member in members
+    ]
+    claims.append(mailbox.claim(members[0], "p", "older", ALL, at(30), at(60), 100))
+
+    *newest, older = await asyncio.gather(*claims)
+
+    assert counting.statements - before == 2, "six members in one statement, then the seventh"
+    assert [[m.id for m in got] for got in newest] == [[m.id for m in sent[:4]]] * 6
+    assert [m.id for m in older] == [m.id for m in sent[4:]], "the rest, none twice"

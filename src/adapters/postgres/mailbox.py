@@ -13,7 +13,7 @@ from typing import Any
 
 from adapters.postgres.batch import Batcher
 from adapters.postgres.database import SOFT, Database, Record
-from adapters.postgres.mailbox_sql import ACK, CLAIM, ENQUEUE, ESCALATE, PRUNE
+from adapters.postgres.mailbox_sql import ACK, CLAIM, CLAIM_MANY, ENQUEUE, ESCALATE, PRUNE
 from domain.mailbox_rules import LeaseOffer
 from domain.model import Message, Priority
 from domain.ports import Mailbox
@@ -92,6 +92,8 @@ def message_from(row: Record) -> Message:
 
 _Enqueue = tuple[Message, Sequence[str], dict[str, LeaseOffer]]
 _Ack = tuple[str, Sequence[str], datetime]
+# member, presence, connection, admitted ('now,next'), now, lease end, limit, session
+_Claim = tuple[str, str, str, str, datetime, datetime, int, str | None]
 _Acked = tuple[list[Record], list[Transition]]  # deleted deliveries, receipts that advanced
 
 
@@ -113,6 +115,7 @@ class PostgresMailbox(Mailbox):
         self.db = db
         self._enqueues: Batcher[_Enqueue, frozenset[str]] = Batcher(self._insert, MAX_BATCH)
         self._acks: Batcher[_Ack, _Acked] = Batcher(self._delete, MAX_BATCH)
+        self._claims: Batcher[_Claim, list[Message]] = Batcher(self._lease, MAX_BATCH)
 
     async def enqueue(
         self, message: Message, recipients: Sequence[str], offers: Sequence[LeaseOffer] = ()
@@ -147,18 +150,43 @@ class PostgresMailbox(Mailbox):
     ) -> list[Message]:
         if limit <= 0 or not priorities:
             return []
-        rows = await self.db.fetch(
-            CLAIM,
-            member_id,
-            presence_id,
-            connection_id,
-            sorted(p.value for p in priorities),
-            now,
-            lease_until,
-            limit,
-            session_id,
+        admits = ",".join(sorted(p.value for p in priorities))
+        return await self._claims.submit(
+            (member_id, presence_id, connection_id, admits, now, lease_until, limit, session_id)
         )
-        return [message_from(row) for row in rows]
+
+    async def _lease(self, batch: list[_Claim]) -> list[list[Message]]:
+        """Claims in flight together share a statement; two of one member never do
+        (in one transaction SKIP LOCKED would not keep them apart): a member's second
+        claim goes in the next round."""
+        out: list[list[Message]] = [[] for _ in batch]
+        rounds: list[list[int]] = []  # indexes into batch; a member at most once each
+        seen: dict[str, int] = {}
+        for i, claim in enumerate(batch):
+            k = seen[claim[0]] = seen.get(claim[0], -1) + 1
+            if k == len(rounds):
+                rounds.append([])
+            rounds[k].append(i)
+        for indexes in rounds:
+            leased = await self._lease_round([batch[i] for i in indexes])
+            for i, messages in zip(indexes, leased, strict=True):
+                out[i] = messages
+        return out
+
+    async def _lease_round(self, claims: list[_Claim]) -> list[list[Message]]:
+        if len(claims) == 1:
+            member, presence, connection, admits, now, until, limit, session = claims[0]
+            rows = await self.db.fetch(
+                CLAIM, member, presence, connection, admits.split(","), now, until, limit, session
+            )
+            return [[message_from(row) for row in rows]]
+        rows = await self.db.fetch(
+            CLAIM_MANY, *(list(column) for column in zip(*claims, strict=True))
+        )
+        out: list[list[Message]] = [[] for _ in claims]
+        for row in rows:
+            out[row["n"] - 1].append(message_from(row))
+        return out
 
     async def ack(self, member_id: str, message_ids: Sequence[str], now: datetime) -> int:
         if not message_ids:

@@ -103,6 +103,51 @@ ORDER BY leased.seq
 """
 
 
+# CLAIM for several sessions at once (claims in flight together: a hello storm's
+# claims of each new session's waiting mail, many drains under load): item i is CLAIM
+# with the i-th element of each array. The caller never puts two claims of one member
+# in one statement (in one transaction SKIP LOCKED would not keep them apart).
+# Rows come back ordered by item (`n`), then queue order.
+CLAIM_MANY = f"""
+WITH {SOFT}, c AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                         $5::timestamptz[], $6::timestamptz[], $7::int[], $8::text[])
+        WITH ORDINALITY
+        AS c(member_id, presence_id, connection_id, admits, now, lease_until, lim,
+             session_id, n)
+), picked AS (
+    SELECT c.n, c.connection_id, c.lease_until, p.seq
+    FROM c CROSS JOIN LATERAL (
+        SELECT d.seq FROM mesh.deliveries d
+        WHERE d.member_id = c.member_id
+          AND d.sender_presence_id <> c.presence_id
+          AND d.priority = ANY(string_to_array(c.admits, ','))
+          AND d.expires_at + interval '0 s' > c.now
+          AND (d.lease_until IS NULL OR d.lease_until <= c.now)
+          AND (d.target_session_id IS NULL
+               OR d.target_session_id = c.session_id
+               OR NOT EXISTS (
+                   SELECT 1 FROM mesh.presences t
+                   WHERE t.member_id = d.member_id AND t.session_id = d.target_session_id
+                     AND t.ended_at IS NULL))
+        ORDER BY d.seq
+        LIMIT c.lim
+        FOR UPDATE SKIP LOCKED
+    ) p
+), leased AS (
+    UPDATE mesh.deliveries d SET leased_to = picked.connection_id,
+                                 lease_until = picked.lease_until
+    FROM picked, soft WHERE d.seq = picked.seq
+    RETURNING picked.n, d.seq, d.message_id, d.target_session_id
+)
+SELECT leased.n, m.id, m.mesh_id, m.sender_member_id, m.sender_pubkey,
+       m.sender_presence_id, m.priority, m.nonce, m.ciphertext, m.created_at,
+       m.expires_at, m.escalate_at, leased.target_session_id
+FROM leased JOIN mesh.messages m ON m.id = leased.message_id
+ORDER BY leased.n, leased.seq
+"""
+
+
 # Delete a batch of acked (member, message) deliveries, and the messages this leaves
 # without any delivery (domain/mailbox_rules.py spent). (The snapshot still shows the rows deleted here, hence `NOT IN acked`.
 # Two members acking the last two deliveries of a message at the same instant can
