@@ -9,7 +9,7 @@ import pytest
 
 from adapters.postgres.database import Database
 from adapters.postgres.mailbox import PostgresMailbox
-from adapters.postgres.mailbox_sql import CLAIM
+from adapters.postgres.mailbox_sql import CLAIM, ENQUEUE
 from domain.model import Priority
 from tests.integration.contract.support import at, message, new_id
 
@@ -175,3 +175,40 @@ async def test_claims_in_flight_together_share_a_statement_and_never_a_delivery(
     assert counting.statements - before == 2, "six members in one statement, then the seventh"
     assert [[m.id for m in got] for got in newest] == [[m.id for m in sent[:4]]] * 6
     assert [m.id for m in older] == [m.id for m in sent[4:]], "the rest, none twice"
+
+
+async def test_the_enqueue_s_lease_check_probes_only_the_waiting_rows(database: Database) -> None:
+    """With much mail in flight (leased) in the table, the check that nothing older
+    waits (ADR 0031) reads `deliveries_unleased`, not the member's whole queue."""
+    mailbox = PostgresMailbox(database)
+    members = [new_id("member-") for _ in range(50)]
+    for i in range(100):
+        await mailbox.enqueue(message(created=i), members)
+    await database.execute("UPDATE mesh.deliveries SET leased_to = 'c', lease_until = $1", at(99))
+    await database.execute("ANALYZE mesh.deliveries")
+    m = message(created=200)
+    offer = (["conn"], ["presence"], ["session"], ["low,next,now"], [at(230)])
+
+    async def explain(conn: object) -> str:
+        rows = await conn.fetch(  # type: ignore[attr-defined]
+            "EXPLAIN " + ENQUEUE,
+            *([v] for v in (m.id, m.mesh_id, "sender", m.sender_pubkey, "p", "next")),
+            [m.nonce],
+            [m.ciphertext],
+            [m.created_at],
+            [m.expires_at],
+            [None],
+            *([v] for v in (m.id, members[0], "next", "p")),
+            [m.expires_at],
+            [None],
+            [None],
+            *offer,
+            at(200),
+        )
+        return "\n".join(r[0] for r in rows)
+
+    plan = await database.run(explain)
+
+    assert "deliveries_unleased" in plan, plan
+    assert "Seq Scan on deliveries" not in plan, plan
+    assert "Seq Scan on presences" not in plan, plan
