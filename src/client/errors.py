@@ -35,3 +35,7 @@ class BrokerError(MeshpeerError):
 
 class Replaced(TryAgain):
     """Another connection said hello with this sessionId (close 4000 `replaced`)."""
+
+
+class NoSession(Exception):
+    """`meshpeer status` with no session to apply it to."""

@@ -119,7 +119,7 @@ class Link:
     # ---- receiving
 
     async def _run(self, connected: Connected) -> None:
-        from client.commands import record_session
+        from client.session_record import record_session
 
         peer = connected.peer
         peer.on_hello.append(lambda ok: record_session(connected.config, ok))

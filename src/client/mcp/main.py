@@ -67,7 +67,7 @@ class Channel:
 
 def _configure(args: argparse.Namespace, env: Mapping[str, str]) -> Any:
     def configure(session_id: str) -> PeerConfig:
-        from client.commands import peer_config
+        from client.session_config import peer_config
         from client.usage import resolve
 
         return peer_config(resolve(args, env), session_id)
