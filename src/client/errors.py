@@ -39,3 +39,7 @@ class Replaced(TryAgain):
 
 class NoSession(Exception):
     """`meshpeer status` with no session to apply it to."""
+
+
+class JoinFailed(Exception):
+    """The join did not happen; the message is the one line to print."""

@@ -99,7 +99,9 @@ def test_without_a_session_or_variable_it_posts_to_the_profiles_broker(tmp_path:
     event = {"hook_event_name": "Stop", "cwd": "/elsewhere"}
 
     request = hook_request.build_request(event, env, ppid=7)
-    with_variable = hook_request.build_request(event, {**env, "MESHPEER_URL": "ws://h:9/ws"}, ppid=7)
+    with_variable = hook_request.build_request(
+        event, {**env, "MESHPEER_URL": "ws://h:9/ws"}, ppid=7
+    )
     missing = hook_request.build_request(event, {**env, "MESHPEER_PROFILE": "nope"}, ppid=7)
 
     assert request is not None and request.full_url == "https://mesh.example.com/hook/set-status"
