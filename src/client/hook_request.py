@@ -14,7 +14,7 @@ from client.hook_context import text_of
 from client.hook_status import status_for
 from client.profile_files import ProfileError
 from client.profiles import resolve_identity
-from client.sessions import find_session
+from client.session_lookup import find_session
 from client.urls import DEFAULT_URL, http_base
 
 

@@ -12,7 +12,7 @@ from client.errors import NoSession
 from client.hello import CAPABILITIES, TRANSIENT
 from client.identity import KeyFileError, load_key
 from client.peer import PeerConfig
-from client.sessions import find_session
+from client.session_lookup import find_session
 from client.usage import UsageError
 
 

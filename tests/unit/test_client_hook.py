@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from client import hook, hook_request, hook_status
-from client.sessions import find_session, session_path, write_session
+from client.session_lookup import find_session
+from client.sessions import session_path, write_session
 from client.urls import http_base
 
 
