@@ -13,7 +13,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from client.inbox import Inbox, Stored
+from client.inbox import Inbox
+from client.inbox_message import Stored
 from client.mcp.link import Link, session_id_from
 from client.mcp.protocol import Server
 from client.mcp.schemas import INSTRUCTIONS, tools
