@@ -15,9 +15,10 @@ from typing import Any
 
 from client.inbox import Inbox
 from client.inbox_message import Stored
+from client.mcp.instructions import INSTRUCTIONS
 from client.mcp.link import Link, session_id_from
 from client.mcp.protocol import Server
-from client.mcp.schemas import INSTRUCTIONS, tools
+from client.mcp.schemas import tools
 from client.mcp.stdio import Stdio
 from client.mcp.tools import Tools
 from client.model import PeerConfig
