@@ -10,33 +10,23 @@ import dataclasses
 import inspect
 import logging
 import os
-import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
-import uvicorn
-
-from adapters.http.app import create_app
-from adapters.http.gateway import Gateway
-from adapters.http.guard import Guard, protocols
+from app.broker_server import BrokerServer
 from app.config import Settings
 from app.container import Container
 from app.database import open_store
-from app.limits import (
-    pending_bound,
-    quiet_resource_errors,
-    raise_fd_limit,
-)
+from app.http_front import uvicorn_config
+from app.limits import quiet_resource_errors
 from app.listen import bind
 from app.tasks import Background, HealthMonitor
 from app.workers import signal_ready
 from domain.admission import HelloAuth
 from domain.errors import DomainError
-from domain.pending import PendingLimits
 from domain.policy import heartbeat_interval
 from domain.usecases import connect
 
@@ -44,51 +34,6 @@ log = logging.getLogger("meshbroker.server")
 
 SHUTDOWN_STEP_SECONDS = 5.0
 LIVENESS_WAIT_SECONDS = 10.0  # serve once this instance's liveness lock is held (ADR 0025)
-
-
-class BrokerServer(uvicorn.Server):
-    """uvicorn, with the contract's signal handling instead of uvicorn's own (which
-    closes sockets with 1012 and re-raises the signal, exiting 143)."""
-
-    def __init__(self, config: uvicorn.Config, on_signal: Callable[[], Awaitable[None]]) -> None:
-        super().__init__(config)
-        self._on_signal = on_signal
-        self._stopping: asyncio.Task[None] | None = None
-        self.port: int | None = None
-        self.ready = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._signalled, sig)
-        try:
-            yield
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
-
-    def _signalled(self, sig: signal.Signals) -> None:
-        if self._stopping is not None:
-            # A second signal: stop waiting for the graceful steps.
-            self._stopping.cancel()
-            self.force_exit = self.should_exit = True
-            return
-        log.info("shutdown signal", extra={"ctx": {"signal": sig.name}})
-        self._stopping = asyncio.get_running_loop().create_task(self._stop())
-
-    async def _stop(self) -> None:
-        try:
-            await self._on_signal()
-        finally:
-            self.should_exit = True
-
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets)
-        if self.servers and self.servers[0].sockets:
-            self.port = self.servers[0].sockets[0].getsockname()[1]
-        if self.started:
-            self.ready.set()
 
 
 async def resolve(value: Any) -> Any:
@@ -138,47 +83,8 @@ async def _serve(
         uptime = int(time.monotonic() - started)
         return {"version": settings.version, "gitSha": git_sha, "uptime": uptime}
 
-    gateway = Gateway(
-        ctx=ctx,
-        instance=container.instance(),
-        hello_timeout=ctx.policy.hello_timeout.total_seconds(),
-        healthy=lambda: monitor.healthy,
-        health_info=health_info,
-        render_metrics=metrics.render,
-        write_timeout=settings.ws_write_timeout_seconds,
-    )
-    fd_limit = raise_fd_limit()
-    guard = Guard(
-        limits=PendingLimits(
-            total=pending_bound(settings.max_pending_connections, fd_limit),
-            per_address=settings.max_pending_connections_per_ip,
-        ),
-        request_timeout=settings.hello_timeout_seconds,
-        write_timeout=settings.ws_write_timeout_seconds,
-        on_refused=metrics.connection_rejected,
-        # A WebSocket's hello timeout is counted by the app (ws.py); the protocol's own
-        # deadline behind it would count the same socket twice.
-        on_timeout=lambda phase: (
-            metrics.connection_rejected("hello_timeout") if phase == "http" else None
-        ),
-    )
-    http_protocol, ws_protocol = protocols(guard)
     asyncio.get_running_loop().set_exception_handler(quiet_resource_errors)
-    config = uvicorn.Config(
-        create_app(gateway, openapi=not settings.production),
-        host=settings.host,
-        port=settings.port,
-        http=http_protocol,
-        ws=ws_protocol,
-        ws_max_size=ctx.policy.transport_frame_limit,
-        ws_ping_interval=settings.ws_ping_interval_seconds,
-        ws_ping_timeout=settings.ws_pong_timeout_seconds,
-        ws_per_message_deflate=False,  # ciphertext does not compress; it cost ~20 % CPU
-        timeout_graceful_shutdown=5,
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-    )
+    config = uvicorn_config(settings, ctx, container.instance(), monitor, metrics, health_info)
 
     async def stop() -> None:
         await background.stop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from client.inbox import Stored
+from client.inbox_message import Stored
 
 MAX_CHARS = 10_000
 # Room kept for the closing line that says how many messages still wait.

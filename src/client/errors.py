@@ -35,3 +35,11 @@ class BrokerError(MeshpeerError):
 
 class Replaced(TryAgain):
     """Another connection said hello with this sessionId (close 4000 `replaced`)."""
+
+
+class NoSession(Exception):
+    """`meshpeer status` with no session to apply it to."""
+
+
+class JoinFailed(Exception):
+    """The join did not happen; the message is the one line to print."""

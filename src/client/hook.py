@@ -14,88 +14,14 @@ import signal
 import sys
 import urllib.request
 from collections.abc import Mapping
-from typing import Any, BinaryIO, TextIO
+from typing import BinaryIO, TextIO
 
-from client.hook_context import context_output, text_of
-from client.profile_files import ProfileError
-from client.profiles import resolve_identity
-from client.sessions import find_session
-from client.urls import DEFAULT_URL, http_base
+from client.hook_context import context_output
+from client.hook_request import build_request, session_of
 
-EVENT_STATUS = {
-    "PermissionRequest": "waiting",
-    "UserPromptSubmit": "working",
-    "PreToolUse": "working",
-    "PostToolUse": "working",
-    "PostToolUseFailure": "working",
-    "PermissionDenied": "working",
-    "Stop": "idle",
-    "StopFailure": "idle",
-    "SessionStart": "idle",
-    "SessionEnd": "idle",
-}
-NOTIFICATION_STATUS = {
-    "permission_prompt": "waiting",
-    "elicitation_dialog": "waiting",
-    "idle_prompt": "idle",
-}
 HTTP_TIMEOUT = 1.5
 DEADLINE = 1.9
 MAX_EVENT_BYTES = 1 << 20
-
-
-def status_for(event: Mapping[str, Any]) -> str | None:
-    """The status a hook event reports, or None for events that report nothing."""
-    name = event.get("hook_event_name")
-    if name == "Notification":
-        kind = event.get("notification_type")
-        return NOTIFICATION_STATUS.get(kind) if isinstance(kind, str) else None
-    return EVENT_STATUS.get(name) if isinstance(name, str) else None
-
-
-def _session(event: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any] | None:
-    cwd = text_of(event.get("cwd")) or os.getcwd()
-    return find_session(env.get("MESHPEER_SESSION") or text_of(event.get("session_id")), cwd, env)
-
-
-def build_request(
-    event: Mapping[str, Any],
-    env: Mapping[str, str],
-    ppid: int,
-    record: Mapping[str, Any] | None = None,
-) -> urllib.request.Request | None:
-    """The POST for `event`, with the hook token of the session on file, if any."""
-    status = status_for(event)
-    if status is None:
-        return None
-    cwd = text_of(event.get("cwd")) or os.getcwd()
-    claude_session = text_of(event.get("session_id"))
-    if record is None:
-        record = _session(event, env)
-    url = text_of(record.get("url")) if record else None
-    url = url or _identity_url(env) or DEFAULT_URL
-    body: dict[str, Any] = {"cwd": cwd, "pid": ppid, "status": status}
-    session_id = text_of(record.get("sessionId")) if record else claude_session
-    if session_id:
-        body["session_id"] = session_id
-    headers = {"content-type": "application/json"}
-    token = text_of(record.get("token")) if record else None
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    return urllib.request.Request(
-        f"{http_base(url)}/hook/set-status",
-        data=json.dumps(body).encode(),
-        headers=headers,
-        method="POST",
-    )
-
-
-def _identity_url(env: Mapping[str, str]) -> str | None:
-    """MESHPEER_URL, else the profile's URL (MESHPEER_PROFILE, else the default)."""
-    try:
-        return resolve_identity({}, env).values["url"]
-    except ProfileError:
-        return env.get("MESHPEER_URL")
 
 
 def run(stdin: BinaryIO, env: Mapping[str, str], ppid: int, stdout: TextIO | None = None) -> int:
@@ -106,7 +32,7 @@ def run(stdin: BinaryIO, env: Mapping[str, str], ppid: int, stdout: TextIO | Non
         event = json.loads(stdin.read(MAX_EVENT_BYTES) or b"null")
         if not isinstance(event, dict):
             return 0
-        record = _session(event, env)
+        record = session_of(event, env)
         try:
             output = context_output(event, env, record)
         except Exception as exc:  # the status still goes out

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from client import context
-from client.inbox import Inbox, inbox_path
+from client.inbox import Inbox
+from client.inbox_file import inbox_path
 
 CONTEXT_EVENTS = frozenset({"UserPromptSubmit", "PostToolUse", "SessionStart"})
 

@@ -8,72 +8,19 @@ hook's `additionalContext` (`meshpeer hook`, another process) or `mesh_inbox`.
 Showing is a claim: one `UPDATE ... WHERE shown_at IS NULL ... RETURNING` inside
 `BEGIN IMMEDIATE`, so two processes never both get a row.
 
-Standard library only: the hook imports this module and must start fast."""
+Standard library only: the hook imports this module and must start fast. The file
+and its schema: client/inbox_file.py; the message: client/inbox_message.py."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from client.sessions import home
-
-FILENAME = "inbox.sqlite3"
-BUSY_TIMEOUT_MS = 1000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    recipient TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    cwd TEXT NOT NULL,
-    from_pubkey TEXT NOT NULL,
-    from_name TEXT NOT NULL,
-    priority TEXT NOT NULL,
-    text TEXT NOT NULL,
-    sent_at TEXT NOT NULL,
-    encrypted INTEGER NOT NULL,
-    received_at REAL NOT NULL,
-    shown_at REAL,
-    shown_by TEXT,
-    UNIQUE (recipient, message_id)
-);
-CREATE INDEX IF NOT EXISTS unread ON messages (session_id, seq) WHERE shown_at IS NULL;
-"""
-_COLUMNS = "message_id, from_name, from_pubkey, priority, text, sent_at, encrypted"
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """A message as the model is shown it."""
-
-    message_id: str
-    from_name: str
-    from_pubkey: str
-    priority: str
-    text: str
-    sent_at: str
-    encrypted: bool
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "messageId": self.message_id,
-            "from": self.from_name,
-            "fromPubkey": self.from_pubkey,
-            "priority": self.priority,
-            "text": self.text,
-            "sentAt": self.sent_at,
-            "encrypted": self.encrypted,
-        }
-
-
-def inbox_path(env: Mapping[str, str] | None = None) -> Path:
-    return home(env) / FILENAME
+from client.inbox_file import BUSY_TIMEOUT_MS, SCHEMA, create_private, inbox_path
+from client.inbox_message import COLUMNS, Stored, stored_from_row
 
 
 class Inbox:
@@ -81,13 +28,13 @@ class Inbox:
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = path
-        _create_private(path)
+        create_private(path)
         self._db = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
         self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         with contextlib.suppress(sqlite3.OperationalError):  # another process switched it
             self._db.execute("PRAGMA journal_mode = WAL")
         with self._immediate():
-            self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            self._db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
 
     @classmethod
     def open(cls, env: Mapping[str, str] | None = None, **kwargs: int) -> Inbox:
@@ -156,11 +103,11 @@ class Inbox:
             row = self._db.execute(
                 f"UPDATE messages SET shown_at = ?, shown_by = ? "
                 f"WHERE session_id = ? AND message_id = ? AND shown_at IS NULL "
-                f"RETURNING {_COLUMNS}",
+                f"RETURNING {COLUMNS}",
                 (time.time(), by, session_id, message_id),
             ).fetchone()
             self._db.execute("COMMIT")
-        return None if row is None else _stored(row)
+        return None if row is None else stored_from_row(row)
 
     def claim_unread(
         self,
@@ -175,14 +122,14 @@ class Inbox:
         with self._immediate():
             self._db.execute("BEGIN IMMEDIATE")
             rows = self._db.execute(
-                f"SELECT seq, {_COLUMNS} FROM messages "
+                f"SELECT seq, {COLUMNS} FROM messages "
                 "WHERE session_id = ? AND shown_at IS NULL ORDER BY seq LIMIT ?",
                 (session_id, limit),
             ).fetchall()
             taken: list[Stored] = []
             seqs: list[int] = []
             for seq, *columns in rows:
-                message = _stored(tuple(columns))
+                message = stored_from_row(tuple(columns))
                 if fits is not None and not fits(taken, message):
                     break
                 taken.append(message)
@@ -198,11 +145,11 @@ class Inbox:
     def unread(self, session_id: str, limit: int = 100) -> list[Stored]:
         """The session's unread messages, oldest first, left unread."""
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM messages "
+            f"SELECT {COLUMNS} FROM messages "
             "WHERE session_id = ? AND shown_at IS NULL ORDER BY seq LIMIT ?",
             (session_id, limit),
         ).fetchall()
-        return [_stored(row) for row in rows]
+        return [stored_from_row(row) for row in rows]
 
     def count_unread(self, session_id: str) -> int:
         row = self._db.execute(
@@ -221,26 +168,3 @@ class Inbox:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
             raise
-
-
-def _stored(row: tuple[object, ...]) -> Stored:
-    message_id, from_name, from_pubkey, priority, text, sent_at, encrypted = row
-    return Stored(
-        message_id=str(message_id),
-        from_name=str(from_name),
-        from_pubkey=str(from_pubkey),
-        priority=str(priority),
-        text=str(text),
-        sent_at=str(sent_at),
-        encrypted=bool(encrypted),
-    )
-
-
-def _create_private(path: Path) -> None:
-    """Create the file (and its directory) readable by its owner only."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)

@@ -11,6 +11,7 @@ import pytest
 
 from client import cli
 from client.identity import generate, write_key
+from client.profiles import IDENTITY_ENV
 
 PUBKEY = generate().pubkey
 IDENTITY = ["--mesh", "m-1", "--member", "u-1"]
@@ -27,7 +28,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in [*cli.IDENTITY_ENV.values(), "MESHPEER_PROFILE"]:
+    for name in [*IDENTITY_ENV.values(), "MESHPEER_PROFILE"]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MESHPEER_HOME", str(tmp_path / "home"))
 

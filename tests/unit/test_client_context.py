@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from client import context, hook
-from client.inbox import Inbox, Stored, inbox_path
+from client.inbox import Inbox
+from client.inbox_file import inbox_path
+from client.inbox_message import Stored
 from client.sessions import write_session
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from client import hook
-from client.sessions import find_session, session_path, write_session
+from client import hook, hook_request, hook_status
+from client.session_lookup import find_session
+from client.sessions import session_path, write_session
 from client.urls import http_base
 
 
@@ -40,7 +41,7 @@ from client.urls import http_base
     ],
 )
 def test_event_mapping(event: dict, status: str | None) -> None:
-    assert hook.status_for(event) == status
+    assert hook_status.status_for(event) == status
 
 
 @pytest.mark.parametrize(
@@ -72,7 +73,7 @@ def test_the_request_carries_the_token_of_the_session_on_file(tmp_path: Path) ->
     record(tmp_path)
     env = {"MESHPEER_HOME": str(tmp_path)}
     event = {"hook_event_name": "PreToolUse", "cwd": "/proj", "session_id": "claude-9"}
-    request = hook.build_request(event, env, ppid=4242)
+    request = hook_request.build_request(event, env, ppid=4242)
     assert request is not None
     assert request.full_url == "http://broker:7911/hook/set-status"
     assert request.get_method() == "POST"
@@ -84,7 +85,7 @@ def test_the_request_carries_the_token_of_the_session_on_file(tmp_path: Path) ->
 def test_without_a_session_on_file_it_posts_unauthenticated_to_meshpeer_url(tmp_path: Path) -> None:
     env = {"MESHPEER_HOME": str(tmp_path), "MESHPEER_URL": "ws://h:9/ws"}
     event = {"hook_event_name": "Stop", "cwd": "/elsewhere", "session_id": "claude-9"}
-    request = hook.build_request(event, env, ppid=7)
+    request = hook_request.build_request(event, env, ppid=7)
     assert request is not None and request.full_url == "http://h:9/hook/set-status"
     assert request.get_header("Authorization") is None
     body = json.loads(request.data)  # type: ignore[arg-type]
@@ -98,9 +99,11 @@ def test_without_a_session_or_variable_it_posts_to_the_profiles_broker(tmp_path:
     write_profile("demo", {"url": "wss://mesh.example.com/ws", "meshId": "m"}, env)
     event = {"hook_event_name": "Stop", "cwd": "/elsewhere"}
 
-    request = hook.build_request(event, env, ppid=7)
-    with_variable = hook.build_request(event, {**env, "MESHPEER_URL": "ws://h:9/ws"}, ppid=7)
-    missing = hook.build_request(event, {**env, "MESHPEER_PROFILE": "nope"}, ppid=7)
+    request = hook_request.build_request(event, env, ppid=7)
+    with_variable = hook_request.build_request(
+        event, {**env, "MESHPEER_URL": "ws://h:9/ws"}, ppid=7
+    )
+    missing = hook_request.build_request(event, {**env, "MESHPEER_PROFILE": "nope"}, ppid=7)
 
     assert request is not None and request.full_url == "https://mesh.example.com/hook/set-status"
     assert with_variable is not None and with_variable.full_url == "http://h:9/hook/set-status"
@@ -109,7 +112,7 @@ def test_without_a_session_or_variable_it_posts_to_the_profiles_broker(tmp_path:
 
 def test_an_unmapped_event_posts_nothing(tmp_path: Path) -> None:
     env = {"MESHPEER_HOME": str(tmp_path)}
-    assert hook.build_request({"hook_event_name": "Notification"}, env, 1) is None
+    assert hook_request.build_request({"hook_event_name": "Notification"}, env, 1) is None
 
 
 def test_a_session_file_of_a_dead_process_is_ignored_and_removed(tmp_path: Path) -> None:

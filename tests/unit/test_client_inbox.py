@@ -7,7 +7,8 @@ import multiprocessing
 import stat
 from pathlib import Path
 
-from client.inbox import Inbox, Stored
+from client.inbox import Inbox
+from client.inbox_message import Stored
 
 
 def message(n: int, text: str = "hi", sender: str = "alice") -> Stored:

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from client.errors import BrokerError
-from client.mcp.schemas import INSTRUCTIONS, tools
+from client.mcp.instructions import INSTRUCTIONS
+from client.mcp.schemas import tools
 from client.mcp.tools import Tools
 from protocol import wire
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from client import join
+from client import join_mesh
+from client.errors import JoinFailed
 from client.identity import generate, load_key, write_key
 from client.profile_files import ProfileError, default_profile, free_profile_name, write_profile
 from client.profiles import identity_hint, resolve_identity
@@ -163,10 +164,10 @@ def test_join_keeps_a_given_key_where_it_is(
         signed.append((who.pubkey, name))
         return answer()
 
-    monkeypatch.setattr(join, "_post", accept)
+    monkeypatch.setattr(join_mesh, "post_join", accept)
     invite = InviteString("ws://h:7900/ws", MESH_ID, "demo", "t")
 
-    report = join.join(invite, "ada", key, env)
+    report = join_mesh.join(invite, "ada", key, env)
 
     assert report == {
         "meshId": MESH_ID,
@@ -183,12 +184,12 @@ def test_a_refused_join_writes_nothing(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def refuse(*_: Any) -> dict[str, Any]:
-        raise join.JoinFailed("the broker refused the invite")
+        raise JoinFailed("the broker refused the invite")
 
-    monkeypatch.setattr(join, "_post", refuse)
+    monkeypatch.setattr(join_mesh, "post_join", refuse)
 
-    with pytest.raises(join.JoinFailed):
-        join.join(InviteString("ws://h:7900/ws", MESH_ID, "demo", "t"), "ada", None, env)
+    with pytest.raises(JoinFailed):
+        join_mesh.join(InviteString("ws://h:7900/ws", MESH_ID, "demo", "t"), "ada", None, env)
 
     assert not Path(env["MESHPEER_HOME"]).exists()
 
@@ -196,9 +197,9 @@ def test_a_refused_join_writes_nothing(
 def test_a_new_key_is_written_0600_after_the_join(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(join, "_post", lambda *_: answer())
+    monkeypatch.setattr(join_mesh, "post_join", lambda *_: answer())
 
-    report = join.join(InviteString("ws://h:7900/ws", MESH_ID, "", "t"), "ada", None, env)
+    report = join_mesh.join(InviteString("ws://h:7900/ws", MESH_ID, "", "t"), "ada", None, env)
 
     assert report["profile"] == MESH_ID  # no slug in the invite: the mesh id names it
     key = Path(env["MESHPEER_HOME"]) / "keys" / f"{MESH_ID}.key"

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from app.logs import JsonFormatter, configure_logging, get_logger, log
+from app.log_lines import JsonFormatter
+from app.logs import configure_logging, get_logger, log
 
 TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
@@ -235,7 +236,7 @@ class _CountingStream(io.StringIO):
 
 
 async def test_lines_logged_on_the_loop_are_written_once_per_tick() -> None:
-    from app.logs import TickHandler
+    from app.log_ticks import TickHandler
 
     stream = _CountingStream()
     handler = TickHandler(stream)
@@ -262,7 +263,7 @@ async def test_lines_logged_on_the_loop_are_written_once_per_tick() -> None:
 
 
 def test_lines_logged_off_the_loop_are_written_at_once() -> None:
-    from app.logs import TickHandler
+    from app.log_ticks import TickHandler
 
     stream = io.StringIO()
     handler = TickHandler(stream)

@@ -10,6 +10,7 @@ import pytest
 from adapters.memory import FakeClock
 from domain import escalation
 from domain.errors import Rejected
+from domain.message_status import may_ask, recipient_status
 from domain.model import Message, PeerView, Priority, Status
 from domain.receipts import (
     DeliveryState,
@@ -18,9 +19,7 @@ from domain.receipts import (
     QueuedDelivery,
     RecipientFacts,
     advances,
-    may_ask,
     receipt_targets,
-    recipient_status,
 )
 from domain.watches import WatchTable
 

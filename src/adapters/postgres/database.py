@@ -1,5 +1,6 @@
-"""One asyncpg pool, a health probe on a connection of its own, and the one place where
-driver errors become domain errors: no raw asyncpg exception leaves this package."""
+"""One asyncpg pool, through which the Postgres adapters run their statements; its
+health probe (adapters/postgres/health.py) and the translation of driver errors
+(adapters/postgres/driver_errors.py) are beside it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 
-from domain.errors import DomainError, InvalidInput, StoreUnavailable
+from adapters.postgres.driver_errors import DRIVER_ERRORS, store_error
+from adapters.postgres.health import HealthProbe
+from domain.errors import DomainError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -19,35 +22,12 @@ T = TypeVar("T")
 Connection = Any  # asyncpg.Connection (asyncpg ships no type information)
 Record = Any  # asyncpg.Record
 
-# Everything that means "the store did not do it": server errors, a closed or broken
-# pool or connection, refused or dropped sockets, timeouts.
-DRIVER_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    OSError,  # ConnectionError, ConnectionRefusedError, socket.gaierror, ...
-    TimeoutError,  # asyncio.TimeoutError is TimeoutError on 3.11
-)
-
 # Soft state (status, heartbeats, pending hook signals; ADR 0006) is written without
 # waiting for the WAL flush. A statement starts `WITH {SOFT}` and joins `soft` into
 # its FROM: that is `SET LOCAL synchronous_commit = off` for the statement's own
 # (implicit) transaction, without a transaction block, so the write stays one round
 # trip. The setting reverts when that transaction ends. Messages never use it.
 SOFT = "soft AS (SELECT set_config('synchronous_commit', 'off', true) AS synchronous_commit)"
-
-
-def store_error(exc: BaseException) -> DomainError:
-    """The domain error that a driver error stands for.
-
-    A value Postgres cannot hold (SQLSTATE class 22, e.g. a NUL character in a text,
-    a number out of range) is the caller's input, not an outage: retrying cannot
-    help, so it is InvalidInput rather than StoreUnavailable.
-    """
-    if isinstance(exc, asyncpg.DataError):
-        return InvalidInput(f"a value the store cannot hold: {exc}")
-    detail = str(exc) or type(exc).__name__
-    return StoreUnavailable(f"database unavailable: {detail}")
 
 
 async def _keep_session(conn: Connection) -> None:
@@ -71,15 +51,8 @@ class Database:
         health_timeout: float = 2.0,
     ) -> None:
         self._pool = pool
-        self._dsn = dsn
-        self._connect_timeout = connect_timeout
         self._acquire_timeout = acquire_timeout
-        self._health_timeout = health_timeout
-        # The health probe's own connection, never the pool's (ADR 0019): a pool busy
-        # with a hello storm must not read as a database outage.
-        self._probe_conn: Connection | None = None
-        self._probe_lock = asyncio.Lock()
-        self._closed = False
+        self._health = HealthProbe(dsn, connect_timeout, health_timeout)
 
     @classmethod
     async def create(
@@ -139,63 +112,16 @@ class Database:
     async def close(self) -> None:
         """Close the probe's connection and the pool, waiting briefly for connections
         in use, then terminating."""
-        self._closed = True
-        probe, self._probe_conn = self._probe_conn, None
-        if probe is not None:
-            try:
-                await asyncio.wait_for(probe.close(), timeout=1.0)
-            except Exception:
-                probe.terminate()
+        await self._health.close()
         try:
             await asyncio.wait_for(self._pool.close(), timeout=5.0)
         except DRIVER_ERRORS:
             self._pool.terminate()
 
     async def health(self) -> bool:
-        """True when `SELECT 1` answers within `health_timeout` seconds on the probe's
-        own connection (opened on first use, reopened after a failure; never a pooled
-        one, so a busy pool is not an outage). False once closed. Never raises."""
-        if self._closed:
-            return False
-        try:
-            async with asyncio.timeout(self._health_timeout):
-                async with self._probe_lock:  # one probe at a time on the one connection
-                    return await self._probe()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            return False
-
-    async def _probe(self) -> bool:
-        try:
-            conn = self._probe_conn
-            if conn is not None and not conn.is_closed():
-                try:
-                    return bool(await conn.fetchval("SELECT 1") == 1)
-                except DRIVER_ERRORS:
-                    # Broken since the last probe (a server restart, a killed backend):
-                    # whether the database answers now is for a fresh connection to say.
-                    self._drop_probe()
-            if self._closed:
-                return False
-            self._probe_conn = await asyncpg.connect(
-                self._dsn,
-                timeout=self._connect_timeout,
-                server_settings={"application_name": "meshbroker health"},
-            )
-            if self._closed:  # closed while this connection was being opened
-                self._drop_probe()
-                return False
-            return bool(await self._probe_conn.fetchval("SELECT 1") == 1)
-        except BaseException:
-            # Failed, timed out or cancelled, possibly mid-statement: never reuse it.
-            self._drop_probe()
-            raise
-
-    def _drop_probe(self) -> None:
-        conn, self._probe_conn = self._probe_conn, None
-        if conn is not None:
-            conn.terminate()
+        """True when the database answers its health probe (adapters/postgres/health.py)
+        in time; False once closed. Never raises."""
+        return await self._health.check()
 
     async def run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         """Run `work` on a pooled connection. Domain errors raised by `work` pass

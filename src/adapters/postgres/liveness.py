@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
-from adapters.postgres.database import DRIVER_ERRORS
+from adapters.postgres.driver_errors import DRIVER_ERRORS
 
 log = logging.getLogger("meshbroker.liveness")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 
-from adapters.postgres.database import DRIVER_ERRORS, store_error
+from adapters.postgres.driver_errors import DRIVER_ERRORS, store_error
 
 # "meshmigr" in ASCII: the key of the runner's advisory lock.
 LOCK_KEY = 0x6D6573686D696772

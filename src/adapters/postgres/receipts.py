@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from adapters.postgres.batch import Batcher
-from adapters.postgres.database import SOFT, Database, Record
+from adapters.postgres.database import Database, Record
+from adapters.postgres.receipts_sql import EXPIRE, MESSAGE, PRUNE, RECIPIENTS, UPSERT
 from domain.model import Priority
 from domain.ports import ReceiptStore
 from domain.receipts import (
@@ -28,76 +29,6 @@ from domain.receipts import (
 )
 
 MAX_BATCH = 1024
-
-# receipts.advances, atomically: a row changes only while it is `pushed`; RETURNING
-# yields exactly the transitions that advanced. `escalated`, once true, stays.
-_UPSERT = f"""
-WITH {SOFT}
-INSERT INTO mesh.receipts AS r
-    (message_id, member_id, mesh_id, sender_member_id, sender_presence_id, state, at,
-     escalated)
-SELECT t.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                       $6::text[], $7::timestamptz[], $8::boolean[]) AS t, soft
-ON CONFLICT (message_id, member_id) DO UPDATE
-    SET state = EXCLUDED.state, at = EXCLUDED.at,
-        escalated = r.escalated OR EXCLUDED.escalated
-    WHERE r.state = 'pushed'
-RETURNING r.message_id, r.member_id, r.escalated
-"""
-
-# Deliveries whose TTL passed and that the mailbox sweep is about to prune.
-_EXPIRE = f"""
-WITH {SOFT}
-INSERT INTO mesh.receipts AS r
-    (message_id, member_id, mesh_id, sender_member_id, sender_presence_id, state, at)
-SELECT d.message_id, d.member_id, m.mesh_id, m.sender_member_id, m.sender_presence_id,
-       'expired', $1
-FROM mesh.deliveries d JOIN mesh.messages m ON m.id = d.message_id, soft
-WHERE d.expires_at <= $1
-ON CONFLICT (message_id, member_id) DO UPDATE
-    SET state = 'expired', at = EXCLUDED.at
-    WHERE r.state = 'pushed'
-RETURNING r.message_id, r.member_id, r.mesh_id, r.sender_member_id, r.sender_presence_id,
-          r.state, r.at, r.escalated
-"""
-
-_MESSAGE = """
-SELECT mesh_id, sender_member_id, created_at FROM mesh.messages WHERE id = $1
-UNION ALL
-(SELECT mesh_id, sender_member_id, NULL FROM mesh.receipts WHERE message_id = $1 LIMIT 1)
-LIMIT 1
-"""
-
-_RECIPIENTS = """
-SELECT coalesce(d.member_id, r.member_id) AS member_id,
-       r.state, r.at, r.escalated,
-       d.priority, d.expires_at, d.lease_until
-FROM (SELECT member_id, priority, expires_at, lease_until
-      FROM mesh.deliveries WHERE message_id = $1) d
-FULL JOIN (SELECT member_id, state, at, escalated
-           FROM mesh.receipts WHERE message_id = $1) r
-  ON r.member_id = d.member_id
-ORDER BY 1
-"""
-
-# Settled messages: every row acked or expired before the cutoff, no delivery left.
-_PRUNE = """
-WITH doomed AS (
-    SELECT r.message_id, r.member_id FROM mesh.receipts r
-    WHERE r.state <> 'pushed' AND r.at < $1
-      AND NOT EXISTS (
-          SELECT 1 FROM mesh.receipts o
-          WHERE o.message_id = r.message_id AND (o.state = 'pushed' OR o.at >= $1))
-      AND NOT EXISTS (SELECT 1 FROM mesh.deliveries d WHERE d.message_id = r.message_id)
-    ORDER BY r.at
-    LIMIT $2
-), gone AS (
-    DELETE FROM mesh.receipts r USING doomed
-    WHERE r.message_id = doomed.message_id AND r.member_id = doomed.member_id
-    RETURNING 1
-)
-SELECT count(*) FROM gone
-"""
 
 
 def _transition(row: Record) -> Transition:
@@ -150,7 +81,7 @@ class PostgresReceipts(ReceiptStore):
         for wave in _waves(flat):
             for start in range(0, len(wave), MAX_BATCH):
                 part = wave[start : start + MAX_BATCH]
-                rows = await self.db.fetch(_UPSERT, *_columns(part))
+                rows = await self.db.fetch(UPSERT, *_columns(part))
                 moved = {(row["message_id"], row["member_id"]): row["escalated"] for row in rows}
                 for t in part:
                     escalated = moved.get((t.message_id, t.recipient_member_id))
@@ -161,13 +92,13 @@ class PostgresReceipts(ReceiptStore):
         return [[advanced[id(t)] for t in ts if id(t) in advanced] for ts in batch]
 
     async def expire(self, now: datetime) -> list[Transition]:
-        return [_transition(row) for row in await self.db.fetch(_EXPIRE, now)]
+        return [_transition(row) for row in await self.db.fetch(EXPIRE, now)]
 
     async def facts(self, message_id: str) -> MessageFacts | None:
-        head = await self.db.fetchrow(_MESSAGE, message_id)
+        head = await self.db.fetchrow(MESSAGE, message_id)
         if head is None:
             return None
-        rows = await self.db.fetch(_RECIPIENTS, message_id)
+        rows = await self.db.fetch(RECIPIENTS, message_id)
         return MessageFacts(
             message_id=message_id,
             mesh_id=head["mesh_id"],
@@ -177,7 +108,7 @@ class PostgresReceipts(ReceiptStore):
         )
 
     async def prune(self, cutoff: datetime, limit: int) -> int:
-        pruned: int = await self.db.fetchval(_PRUNE, cutoff, limit)
+        pruned: int = await self.db.fetchval(PRUNE, cutoff, limit)
         return pruned
 
 

@@ -1,6 +1,6 @@
 """What a tool call answers: a result (structuredContent and the same JSON as text), a
 refusal (isError, one text that says what to do), the broker's refusals in plain
-words, and the arguments read strictly."""
+words. (The arguments, read strictly: client/mcp/arguments.py.)"""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 from client.errors import BrokerError
-from protocol.wire import MemberInfo as Member
 from protocol.wire import RecipientStatus
 
 ADVICE = {
@@ -45,44 +44,6 @@ def broker_words(exc: BrokerError) -> str:
     if exc.code == "invalid":  # the broker's words name the field and its bounds
         advice = f"the broker said: {exc.message}. {advice}"
     return f"refused by the broker ({exc.code}): {advice}"
-
-
-def named_like(name: str, members: list[Member]) -> list[Member]:
-    folded = name.casefold()
-    return [m for m in members if m.display_name.casefold() == folded]
-
-
-def not_one(name: str, named: list[Member], members: list[Member]) -> str:
-    if named:
-        keys = ", ".join(f"{m.display_name} ({m.pubkey})" for m in named)
-        return f"several members are named {name!r}: {keys}. Send to one of them by pubkey."
-    names = ", ".join(sorted({m.display_name for m in members})) or "none"
-    return (
-        f"no member of this mesh is named {name!r} (names compare case-insensitively). "
-        f"Members: {names}. Use one of these names, a pubkey, or * for everyone."
-    )
-
-
-def string_arg(args: dict[str, Any], key: str) -> str:
-    value = args.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise Refused(f"argument {key!r} is required and must be a non-empty string")
-    return value
-
-
-def integer_arg(args: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = args.get(key, default)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise Refused(f"argument {key!r} must be a whole number from {low} to {high}")
-    return value
-
-
-def optional_integer_arg(args: dict[str, Any], key: str, low: int, high: int) -> int | None:
-    if args.get(key) is None:
-        return None
-    return integer_arg(args, key, low, low, high)
 
 
 def recipient_view(status: RecipientStatus) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from client.errors import Fatal, MeshpeerError
-from client.inbox import Inbox, Stored
+from client.inbox import Inbox
+from client.inbox_message import Stored
 from client.model import Incoming, PeerConfig
 from client.names import Names
 from client.peer import Peer
@@ -119,7 +120,7 @@ class Link:
     # ---- receiving
 
     async def _run(self, connected: Connected) -> None:
-        from client.commands import record_session
+        from client.session_record import record_session
 
         peer = connected.peer
         peer.on_hello.append(lambda ok: record_session(connected.config, ok))

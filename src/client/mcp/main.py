@@ -13,10 +13,12 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from client.inbox import Inbox, Stored
+from client.inbox import Inbox
+from client.inbox_message import Stored
+from client.mcp.instructions import INSTRUCTIONS
 from client.mcp.link import Link, session_id_from
 from client.mcp.protocol import Server
-from client.mcp.schemas import INSTRUCTIONS, tools
+from client.mcp.schemas import tools
 from client.mcp.stdio import Stdio
 from client.mcp.tools import Tools
 from client.model import PeerConfig
@@ -67,7 +69,7 @@ class Channel:
 
 def _configure(args: argparse.Namespace, env: Mapping[str, str]) -> Any:
     def configure(session_id: str) -> PeerConfig:
-        from client.commands import peer_config
+        from client.session_config import peer_config
         from client.usage import resolve
 
         return peer_config(resolve(args, env), session_id)

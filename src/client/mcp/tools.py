@@ -9,24 +9,18 @@ import contextlib
 import time
 from typing import Any
 
-from client.crypto import OpenError, x25519_public
 from client.errors import BrokerError, MeshpeerError
 from client.mcp.answers import (
     Refused,
     as_refusal,
     as_result,
     broker_words,
-    integer_arg,
-    named_like,
-    not_one,
-    optional_integer_arg,
     recipient_view,
-    string_arg,
 )
-from client.mcp.link import Connected, Link, Unavailable
+from client.mcp.arguments import integer_arg, optional_integer_arg, string_arg
+from client.mcp.link import Link, Unavailable
 from client.mcp.protocol import INVALID_PARAMS, RpcError
-from client.peer import PUBKEY
-from protocol.wire import MemberInfo as Member
+from client.mcp.recipients import resolve_to
 
 PRIORITIES = ("now", "next", "low")
 LONGEST_TTL = 30 * 86400  # the broker's longest message TTL; its own TTL may be shorter
@@ -80,9 +74,9 @@ class Tools:
             )
         connected = self._link.require()
         try:
-            target, recipients = await self._target(connected, to.strip(), fresh=False)
+            target, recipients = await resolve_to(connected, to.strip(), fresh=False)
         except Refused:  # maybe a member added since the roster was cached
-            target, recipients = await self._target(connected, to.strip(), fresh=True)
+            target, recipients = await resolve_to(connected, to.strip(), fresh=True)
         ack = await connected.peer.send(target, text, priority, escalate_after_seconds=escalate)
         if not ack.queued:
             raise BrokerError(ack.error or "refused", "not queued")
@@ -95,46 +89,6 @@ class Tools:
         if escalate is not None:
             result["escalateAfterSeconds"] = ack.escalate_after_seconds or escalate
         return result
-
-    async def _target(
-        self, connected: Connected, to: str, *, fresh: bool
-    ) -> tuple[str, list[Member]]:
-        members = await connected.names.members(fresh=fresh or to == "*")
-        me = connected.config.identity.pubkey
-        if to == "*":
-            return "*", [m for m in members if m.pubkey != me]
-        if "/" in to:
-            head, session = to.split("/", 1)
-            if not session:
-                raise Refused(f"{to!r}: name/sessionId needs a session id after the '/'")
-            member = self._member(head, members)
-            return f"{member.pubkey}/{session}", [member]
-        if PUBKEY.fullmatch(to):
-            return to, [self._member(to, members)]
-        named = named_like(to, members)
-        if len(named) == 1:
-            return named[0].pubkey, named
-        if not named:
-            for peer in await connected.peer.list_peers():
-                if peer.session_id == to:
-                    member = self._member(peer.pubkey, members)
-                    return f"{peer.pubkey}/{peer.session_id}", [member]
-        raise Refused(not_one(to, named, members))
-
-    def _member(self, who: str, members: list[Member]) -> Member:
-        if PUBKEY.fullmatch(who):
-            found = next((m for m in members if m.pubkey == who), None)
-            if found is not None:
-                return found
-            try:
-                x25519_public(who)
-            except OpenError:
-                raise Refused(f"{who!r} is not a valid member pubkey") from None
-            return Member(member_id="", pubkey=who, display_name=who[:12], role="member")
-        named = named_like(who, members)
-        if len(named) != 1:
-            raise Refused(not_one(who, named, members))
-        return named[0]
 
     # ---- mesh_peers
 
@@ -219,9 +173,9 @@ class Tools:
             raise Refused("mesh_wait_idle waits for one member: give its name or pubkey, not *")
         connected = self._link.require()
         try:
-            _, [member] = await self._target(connected, to, fresh=False)
+            _, [member] = await resolve_to(connected, to, fresh=False)
         except Refused:
-            _, [member] = await self._target(connected, to, fresh=True)
+            _, [member] = await resolve_to(connected, to, fresh=True)
         try:
             idle = await connected.peer.watch_idle(member.pubkey, timeout)
         except BrokerError as exc:

@@ -7,14 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from domain.errors import Rejected
+from domain.message_status import RecipientStatus, may_ask, recipient_status
 from domain.ports import ConnectionGone
 from domain.receipts import (
     Receipt,
-    RecipientStatus,
     Transition,
-    may_ask,
     receipt_targets,
-    recipient_status,
 )
 from domain.sessions import Session
 from domain.usecases.context import Context
