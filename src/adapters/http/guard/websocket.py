@@ -10,7 +10,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from adapters.http.guard.bounds import Guard
 from adapters.http.guard.control import EXTENSION, TransportControl
-from adapters.http.guard.deadlines import WriteDeadline, wrap
+from adapters.http.guard.deadlines import CoalescingTransport, WriteDeadline, wrap_coalescing
 
 log = logging.getLogger("meshbroker.guard")
 
@@ -25,7 +25,9 @@ class GuardedWebSocket(WebSocketsSansIOProtocol):
         self._writes = WriteDeadline(lambda: self.transport, self.guard, "ws")
         self.pongs_dropped = 0
         self.close_timeout = self.guard.write_timeout
-        super().connection_made(wrap(cast(asyncio.Transport, transport), self.guard.write_timeout))
+        super().connection_made(
+            wrap_coalescing(cast(asyncio.Transport, transport), self.guard.write_timeout)
+        )
 
     def adopt(self, address: str) -> None:
         """Take over the pending slot of the HTTP connection that upgraded: it is held
@@ -98,6 +100,8 @@ class GuardedWebSocket(WebSocketsSansIOProtocol):
         self._writes.resumed()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if isinstance(self.transport, CoalescingTransport):
+            self.transport.discard()
         self._writes.resumed()
         self._authenticated()
         super().connection_lost(exc)
