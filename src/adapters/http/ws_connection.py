@@ -53,7 +53,10 @@ class WsConnection(Connection):
     async def send_text(self, text: str) -> None:
         if self.closed:
             raise ConnectionGone(self._id)
+        control = self._control
         try:
+            if control is not None and control.send_now(text):
+                return  # written at once: nothing waited, no deadline to keep
             async with asyncio.timeout(self.write_timeout):
                 await self.socket.send(
                     WebSocketSendEvent(type="websocket.send", text=text, bytes=None)

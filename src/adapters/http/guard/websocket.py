@@ -7,6 +7,7 @@ import logging
 from typing import Any, ClassVar, cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from adapters.http.guard.bounds import Guard
 from adapters.http.guard.control import EXTENSION, TransportControl
@@ -56,12 +57,35 @@ class GuardedWebSocket(WebSocketsSansIOProtocol):
     def _abort(self) -> None:
         self.transport.abort()
 
+    def _send_now(self, text: str) -> bool:
+        """A text frame written now, when uvicorn's `send()` would write it without
+        waiting: the handshake done, no close sent or received, the transport writable.
+        Otherwise False, and the app goes through `send()`, which waits or refuses. This
+        skips the ASGI layers (Litestar's wrappers, the app's write deadline: nothing
+        here waits) for the frames of an open socket (docs/adr/0030-per-frame-cost.md)."""
+        conn = self.conn
+        if (
+            self.close_sent
+            or self.disconnected
+            or not self.handshake_complete
+            or self.initial_response is not None
+            or not self.writable.is_set()
+            or conn.state is not State.OPEN
+            or self.transport.is_closing()
+        ):
+            return False
+        conn.send_text(text.encode())
+        self.transport.write(b"".join(conn.data_to_send()))
+        return True
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
             extensions = scope.setdefault("extensions", {})
-            extensions[EXTENSION] = TransportControl(self._abort, self._authenticated)
+            extensions[EXTENSION] = TransportControl(
+                self._abort, self._authenticated, self._send_now
+            )
 
     def send_receive_event_to_app(self) -> None:
         """uvicorn's, except for a text message that is not UTF-8: closed 1007 with one
