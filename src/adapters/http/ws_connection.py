@@ -28,10 +28,11 @@ log = logging.getLogger("meshbroker.ws")
 
 
 class WsConnection(Connection):
-    """One accepted socket. Writes go straight to the ASGI server, each within
-    `write_timeout`: a peer that does not take its data by then (its buffers are full:
-    suspended, stuck, or behind a proxy that buffers) has its transport aborted, and
-    counts as gone (docs/adr/0024-hostile-clients.md)."""
+    """One accepted socket. A frame of an open, writable socket is written at once
+    (`TransportControl.send_now`, docs/adr/0030-per-frame-cost.md); any other write
+    goes to the ASGI server within `write_timeout`: a peer that does not take its data
+    by then (its buffers are full: suspended, stuck, or behind a proxy that buffers)
+    has its transport aborted, and counts as gone (docs/adr/0024-hostile-clients.md)."""
 
     __slots__ = ("_control", "_id", "closed", "socket", "write_timeout")
     _counter = 0
