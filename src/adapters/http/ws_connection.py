@@ -28,10 +28,11 @@ log = logging.getLogger("meshbroker.ws")
 
 
 class WsConnection(Connection):
-    """One accepted socket. Writes go straight to the ASGI server, each within
-    `write_timeout`: a peer that does not take its data by then (its buffers are full:
-    suspended, stuck, or behind a proxy that buffers) has its transport aborted, and
-    counts as gone (docs/adr/0024-hostile-clients.md)."""
+    """One accepted socket. A frame of an open, writable socket is written at once
+    (`TransportControl.send_now`, docs/adr/0030-per-frame-cost.md); any other write
+    goes to the ASGI server within `write_timeout`: a peer that does not take its data
+    by then (its buffers are full: suspended, stuck, or behind a proxy that buffers)
+    has its transport aborted, and counts as gone (docs/adr/0024-hostile-clients.md)."""
 
     __slots__ = ("_control", "_id", "closed", "socket", "write_timeout")
     _counter = 0
@@ -53,7 +54,10 @@ class WsConnection(Connection):
     async def send_text(self, text: str) -> None:
         if self.closed:
             raise ConnectionGone(self._id)
+        control = self._control
         try:
+            if control is not None and control.send_now(text):
+                return  # written at once: nothing waited, no deadline to keep
             async with asyncio.timeout(self.write_timeout):
                 await self.socket.send(
                     WebSocketSendEvent(type="websocket.send", text=text, bytes=None)

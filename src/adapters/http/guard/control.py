@@ -15,6 +15,9 @@ class TransportControl:
 
     abort: Callable[[], None]
     authenticated: Callable[[], None]
+    # Writes a text frame now and says True when the server would have written it at
+    # once (open, writable); False: nothing was written, go through ASGI `send`.
+    send_now: Callable[[str], bool] = lambda _text: False
 
 
 def transport_control(scope: Any) -> TransportControl | None:

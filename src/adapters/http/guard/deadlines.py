@@ -29,10 +29,92 @@ class DeadlineTransport:
         return getattr(self.inner, name)
 
 
+class CoalescingTransport(DeadlineTransport):
+    """A WebSocket's transport: the bytes written to it within one turn of the event
+    loop go to the socket in one write, at the end of that turn (one `send` syscall
+    instead of one per frame; docs/adr/0030-per-frame-cost.md).
+
+    What the inner transport promised still holds: order (every write goes through
+    here, close frames too); flow control (past `COALESCE_LIMIT` pending bytes the
+    write is flushed at once, so the inner transport's high-water mark pauses the
+    protocol as before, and with it the write deadline); `close()` writes what is
+    pending first; `abort()` drops it, as it drops the inner buffer."""
+
+    def __init__(self, inner: asyncio.Transport, seconds: float) -> None:
+        super().__init__(inner, seconds)
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        pending = self._pending
+        if self.inner.is_closing():  # written after close: the inner transport decides
+            self.flush()
+            self.inner.write(data)
+            return
+        pending.append(bytes(data))
+        self._size += len(data)
+        if self._size >= COALESCE_LIMIT:
+            self.flush()
+        elif len(pending) == 1:
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def flush(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        self._pending = []
+        self._size = 0
+        self.inner.write(data)
+
+    def discard(self) -> None:
+        """The connection is lost: what is pending can go nowhere."""
+        self._pending = []
+        self._size = 0
+
+    def get_write_buffer_size(self) -> int:
+        return self._size + self.inner.get_write_buffer_size()
+
+    def is_closing(self) -> bool:
+        return self.inner.is_closing()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self.inner.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
+
+    def abort(self) -> None:
+        self.discard()
+        self.inner.abort()
+
+
+# Pending bytes past which a coalescing write goes out at once: asyncio's default
+# high-water mark, so that a peer that does not read pauses the writer as before.
+COALESCE_LIMIT = 64 * 1024
+
+
 def wrap(transport: asyncio.Transport, seconds: float) -> asyncio.Transport:
     if isinstance(transport, DeadlineTransport):
         return cast(asyncio.Transport, transport)
     return cast(asyncio.Transport, DeadlineTransport(transport, seconds))
+
+
+def wrap_coalescing(transport: asyncio.Transport, seconds: float) -> asyncio.Transport:
+    """A WebSocket's transport (the HTTP connection's it was upgraded from, unwrapped)."""
+    if isinstance(transport, CoalescingTransport):
+        return cast(asyncio.Transport, transport)
+    if isinstance(transport, DeadlineTransport):
+        transport = transport.inner
+    return cast(asyncio.Transport, CoalescingTransport(transport, seconds))
 
 
 def _raw_response(status: int, reason: str, error: str) -> bytes:

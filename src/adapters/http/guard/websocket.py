@@ -7,10 +7,11 @@ import logging
 from typing import Any, ClassVar, cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from adapters.http.guard.bounds import Guard
 from adapters.http.guard.control import EXTENSION, TransportControl
-from adapters.http.guard.deadlines import WriteDeadline, wrap
+from adapters.http.guard.deadlines import CoalescingTransport, WriteDeadline, wrap_coalescing
 
 log = logging.getLogger("meshbroker.guard")
 
@@ -25,7 +26,9 @@ class GuardedWebSocket(WebSocketsSansIOProtocol):
         self._writes = WriteDeadline(lambda: self.transport, self.guard, "ws")
         self.pongs_dropped = 0
         self.close_timeout = self.guard.write_timeout
-        super().connection_made(wrap(cast(asyncio.Transport, transport), self.guard.write_timeout))
+        super().connection_made(
+            wrap_coalescing(cast(asyncio.Transport, transport), self.guard.write_timeout)
+        )
 
     def adopt(self, address: str) -> None:
         """Take over the pending slot of the HTTP connection that upgraded: it is held
@@ -54,12 +57,35 @@ class GuardedWebSocket(WebSocketsSansIOProtocol):
     def _abort(self) -> None:
         self.transport.abort()
 
+    def _send_now(self, text: str) -> bool:
+        """A text frame written now, when uvicorn's `send()` would write it without
+        waiting: the handshake done, no close sent or received, the transport writable.
+        Otherwise False, and the app goes through `send()`, which waits or refuses. This
+        skips the ASGI layers (Litestar's wrappers, the app's write deadline: nothing
+        here waits) for the frames of an open socket (docs/adr/0030-per-frame-cost.md)."""
+        conn = self.conn
+        if (
+            self.close_sent
+            or self.disconnected
+            or not self.handshake_complete
+            or self.initial_response is not None
+            or not self.writable.is_set()
+            or conn.state is not State.OPEN
+            or self.transport.is_closing()
+        ):
+            return False
+        conn.send_text(text.encode())
+        self.transport.write(b"".join(conn.data_to_send()))
+        return True
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
             extensions = scope.setdefault("extensions", {})
-            extensions[EXTENSION] = TransportControl(self._abort, self._authenticated)
+            extensions[EXTENSION] = TransportControl(
+                self._abort, self._authenticated, self._send_now
+            )
 
     def send_receive_event_to_app(self) -> None:
         """uvicorn's, except for a text message that is not UTF-8: closed 1007 with one
@@ -98,6 +124,8 @@ class GuardedWebSocket(WebSocketsSansIOProtocol):
         self._writes.resumed()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if isinstance(self.transport, CoalescingTransport):
+            self.transport.discard()
         self._writes.resumed()
         self._authenticated()
         super().connection_lost(exc)
