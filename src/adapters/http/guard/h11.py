@@ -9,7 +9,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from adapters.http.guard.bounds import Guard
-from adapters.http.guard.deadlines import TIMED_OUT, TOO_MANY, WriteDeadline, wrap
+from adapters.http.guard.deadlines import TIMED_OUT, TOO_MANY, WriteDeadline, wrap_coalescing
 from adapters.http.guard.websocket import GuardedWebSocket
 from domain.pending import Refusal
 
@@ -23,7 +23,7 @@ class GuardedH11(H11Protocol):
         self._refused = False
         self._timer: asyncio.TimerHandle | None = None
         self._writes = WriteDeadline(lambda: self.transport, self.guard, "http")
-        super().connection_made(wrap(transport, self.guard.write_timeout))
+        super().connection_made(wrap_coalescing(transport, self.guard.write_timeout))
         self._address = self.client[0] if self.client else ""
         refusal = self.guard.limits.admit(self._address)
         if refusal is not None:
