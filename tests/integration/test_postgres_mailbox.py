@@ -9,7 +9,7 @@ import pytest
 
 from adapters.postgres.database import Database
 from adapters.postgres.mailbox import PostgresMailbox
-from adapters.postgres.mailbox_sql import CLAIM, ENQUEUE
+from adapters.postgres.mailbox_sql import CLAIM, CLAIM_MANY, ENQUEUE
 from domain.model import Priority
 from tests.integration.contract.support import at, message, new_id
 
@@ -87,8 +87,8 @@ async def test_claimers_of_different_members_do_not_block_each_other(database: D
     assert all([m.id for m in got] == [m.id for m in broadcast] for got in results)
 
 
-async def test_claim_walks_the_member_queue_index(database: Database) -> None:
-    """With other members' mail in the table, the claim reads the member's own queue
+async def test_claims_walk_the_member_queue_index(database: Database) -> None:
+    """With other members' mail in the table, a claim (alone or batched) reads the member's own queue
     through `deliveries_queue` (member_id, seq) instead of scanning the table."""
     mailbox = PostgresMailbox(database)
     others = [new_id("other-") for _ in range(50)]
@@ -111,11 +111,24 @@ async def test_claim_walks_the_member_queue_index(database: Database) -> None:
         )
         return "\n".join(r[0] for r in rows)
 
-    plan = await database.run(explain)
+    async def explain_many(conn: object) -> str:
+        rows = await conn.fetch(  # type: ignore[attr-defined]
+            "EXPLAIN " + CLAIM_MANY,
+            [member, others[0]],
+            ["p", "p"],
+            ["c", "c2"],
+            ["low,next,now", "now"],
+            [at(0), at(0)],
+            [at(30), at(30)],
+            [256, 256],
+            ["claiming-session", None],
+        )
+        return "\n".join(r[0] for r in rows)
 
-    assert "deliveries_queue" in plan, plan
-    assert "Seq Scan on deliveries" not in plan, plan
-    assert "Seq Scan on presences" not in plan, plan  # a target session's liveness
+    for plan in (await database.run(explain), await database.run(explain_many)):
+        assert "deliveries_queue" in plan, plan
+        assert "Seq Scan on deliveries" not in plan, plan
+        assert "Seq Scan on presences" not in plan, plan  # a target session's liveness
 
 
 class CountingDatabase:
