@@ -22,6 +22,11 @@ from pathlib import Path
 from client.inbox_file import BUSY_TIMEOUT_MS, SCHEMA, create_private, inbox_path
 from client.inbox_message import COLUMNS, Stored, stored_from_row
 
+# A message shown this long ago is forgotten (`Inbox.prune`): far past any redelivery
+# of it, which comes while its delivery is unacked (within the broker's ack timeout,
+# or at the next connect), and past the broker's longest message TTL (30 days).
+KEEP_SHOWN_SECONDS = 31 * 86400
+
 
 class Inbox:
     """One connection to the inbox file; cheap, open one per process."""
@@ -95,6 +100,19 @@ class Inbox:
                 time.time(),
             ),
         )
+
+    def prune(self, now: float | None = None) -> int:
+        """Forget the messages shown more than KEEP_SHOWN_SECONDS ago; an unshown one
+        stays however old. Returns how many were removed (`meshpeer mcp` prunes as it
+        starts, so the file does not grow without end)."""
+        cutoff = (time.time() if now is None else now) - KEEP_SHOWN_SECONDS
+        with self._immediate():
+            self._db.execute("BEGIN IMMEDIATE")
+            removed = self._db.execute(
+                "DELETE FROM messages WHERE shown_at IS NOT NULL AND shown_at < ?", (cutoff,)
+            ).rowcount
+            self._db.execute("COMMIT")
+        return int(removed)
 
     def claim(self, session_id: str, message_id: str, by: str) -> Stored | None:
         """Mark one message shown; the message if this caller won it, else None."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import multiprocessing
 import stat
+import time
 from pathlib import Path
 
-from client.inbox import Inbox
+from client.inbox import KEEP_SHOWN_SECONDS, Inbox
 from client.inbox_message import Stored
 
 
@@ -142,3 +143,18 @@ def test_two_processes_claiming_at_once_show_every_message_exactly_once(tmp_path
     assert not set(won["channel"]) & set(won["hook"]), "a message was shown twice"
     assert sorted(won["channel"] + won["hook"]) == sorted(f"m-{n}" for n in range(MESSAGES))
     assert inbox.count_unread("s-1") == 0
+
+
+def test_prune_forgets_messages_shown_long_ago_and_keeps_unshown_ones(tmp_path: Path) -> None:
+    inbox = Inbox(tmp_path / "inbox.sqlite3")
+    keep(inbox, 1)
+    shown = inbox.claim_unread("s-1", "test")
+    keep(inbox, 2)  # never shown
+    shown_at = time.time()
+
+    assert inbox.prune(shown_at + KEEP_SHOWN_SECONDS - 60) == 0  # not long enough ago
+    assert inbox.prune(shown_at + KEEP_SHOWN_SECONDS + 60) == 1
+
+    assert [m.message_id for m in shown] == ["m-1"]
+    assert [m.message_id for m in inbox.unread("s-1")] == ["m-2"]
+    assert keep(inbox, 1) is True  # forgotten: a (very) late redelivery is new again

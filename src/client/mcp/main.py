@@ -82,6 +82,7 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     server = Server(io, INSTRUCTIONS)
     session_id = session_id_from(env, getattr(args, "session", None))
     inbox = Inbox.open(env)
+    pruned = inbox.prune()
     link = Link(_configure(args, env), session_id, inbox, os.getcwd())
     listed = {"tools": tools()}
 
@@ -94,7 +95,12 @@ async def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         Channel(server, link)
     io.start()
     link.start()
-    log.info("meshpeer mcp: session %s, inbox %s", session_id, inbox.path)
+    log.info(
+        "meshpeer mcp: session %s, inbox %s (%d shown messages forgotten)",
+        session_id,
+        inbox.path,
+        pruned,
+    )
     serving = asyncio.create_task(server.serve())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
