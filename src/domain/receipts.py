@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from domain.model import Message, Priority
@@ -35,6 +35,14 @@ def advances(current: DeliveryState | None, new: DeliveryState) -> bool:
     if new not in RECEIPT_STATES:
         raise ValueError(f"{new} is not a receipt state")
     return current is None or current is DeliveryState.PUSHED
+
+
+def pushed_when_leased(lease_until: datetime, leased_for: timedelta) -> datetime:
+    """A lease that ran out without an ack stood for a push (its state stays `pushed`:
+    states only move forward, receipts.md), made when the lease was taken. The lease
+    sweep keeps that `pushed` receipt as it releases the lease, unless one is kept;
+    a store applies this in the release itself (`Mailbox.release_expired`)."""
+    return lease_until - leased_for
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,6 +128,24 @@ async def test_a_redelivery_says_pushed_again_only_before_acked(broker: Harness)
     assert len(recipient.connection.pushed) == 2
 
 
+async def test_a_lapsed_lease_still_says_pushed_while_the_recipient_is_away(
+    broker: Harness,
+) -> None:
+    """States only move forward: a push not acked in time stays `pushed` in
+    message_status, also when no session is there to take the redelivery."""
+    ada, bob = await broker.peer("ada"), await broker.peer("bob")
+    sender = await broker.connect(ada)
+    recipient = await broker.connect(bob)
+    message_id = await broker.send(sender, bob)
+    await status.set_status(broker.ctx, recipient.session, Status.WORKING)
+
+    broker.clock.advance(31)  # the lease (ACK_TIMEOUT 30 s) lapses, not acked
+    await sweeps.sweep_leases(broker.ctx)
+
+    assert len(recipient.connection.pushed) == 1  # held now: `next` waits while working
+    assert await _states(broker, sender, message_id) == [("bob", "pushed", "")]
+
+
 async def test_receipts_follow_the_member_when_the_sending_session_is_gone(
     broker: Harness,
 ) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import count
 
 from adapters.memory.presences import InMemoryPresenceStore
@@ -10,7 +10,15 @@ from domain.delivery import claimable_by
 from domain.mailbox_rules import Claimant, LeaseOffer, claimable, leasable
 from domain.model import Message, Priority
 from domain.ports import Mailbox, ReceiptStore
-from domain.receipts import DeliveryState, Transition, sent_by, transition
+from domain.receipts import (
+    DeliveryState,
+    Transition,
+    pushed_when_leased,
+    sent_by,
+    transition,
+)
+
+PUSHED = DeliveryState.PUSHED
 
 
 @dataclass(slots=True)
@@ -170,13 +178,25 @@ class InMemoryMailbox(Mailbox):
             d.leased_to = d.lease_until = None
         return len(orphaned)
 
-    async def release_expired(self, now: datetime) -> set[str]:
-        members = set()
+    async def release_expired(self, now: datetime, leased_for: timedelta) -> set[str]:
+        members, lapsed = set(), []
         for d in self.deliveries:
             if d.delivered_at is None and d.lease_until is not None and d.lease_until <= now:
+                at = pushed_when_leased(d.lease_until, leased_for)
+                escalated = d.priority is not d.message.priority
+                lapsed.append(transition(sent_by(d.message), d.member_id, PUSHED, at, escalated))
                 d.leased_to = d.lease_until = None
                 members.add(d.member_id)
+        if self.receipts is not None:
+            await self.receipts.record([t for t in lapsed if not await self._kept(t)])
         return members
+
+    async def _kept(self, t: Transition) -> bool:
+        assert self.receipts is not None
+        facts = await self.receipts.facts(t.message_id)
+        return facts is not None and any(
+            r.member_id == t.recipient_member_id and r.receipt is not None for r in facts.recipients
+        )
 
     async def prune(self, now: datetime) -> int:
         before = len(self.deliveries)

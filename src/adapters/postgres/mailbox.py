@@ -8,7 +8,7 @@ single statement.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from adapters.postgres.batch import Batcher
 from adapters.postgres.database import SOFT, Database
@@ -21,7 +21,15 @@ from adapters.postgres.mailbox_rows import (
     enqueue_columns,
     message_from,
 )
-from adapters.postgres.mailbox_sql import ACK, CLAIM, CLAIM_MANY, ENQUEUE, ESCALATE, PRUNE
+from adapters.postgres.mailbox_sql import (
+    ACK,
+    CLAIM,
+    CLAIM_MANY,
+    ENQUEUE,
+    ESCALATE,
+    PRUNE,
+    RELEASE_EXPIRED,
+)
 from domain.mailbox_rules import LeaseOffer
 from domain.model import Message, Priority
 from domain.ports import Mailbox
@@ -161,18 +169,8 @@ class PostgresMailbox(Mailbox):
         )
         return released
 
-    async def release_expired(self, now: datetime) -> set[str]:
-        rows = await self.db.fetch(
-            """
-            WITH released AS (
-                UPDATE mesh.deliveries SET leased_to = NULL, lease_until = NULL
-                WHERE lease_until <= $1
-                RETURNING member_id
-            )
-            SELECT DISTINCT member_id FROM released
-            """,
-            now,
-        )
+    async def release_expired(self, now: datetime, leased_for: timedelta) -> set[str]:
+        rows = await self.db.fetch(RELEASE_EXPIRED, now, leased_for)
         return {row["member_id"] for row in rows}
 
     async def prune(self, now: datetime) -> int:

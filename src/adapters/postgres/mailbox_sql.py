@@ -209,3 +209,26 @@ WITH expired AS (
 )
 SELECT count(*) FROM expired
 """
+
+
+# Release the leases that ran out, and keep a `pushed` receipt for each of their
+# deliveries that has none (domain/receipts.py pushed_when_leased: $2 is how long a
+# lease lasts, so lease_until - $2 is when it was taken).
+RELEASE_EXPIRED = """
+WITH expired AS (
+    SELECT seq, lease_until FROM mesh.deliveries WHERE lease_until <= $1 FOR UPDATE
+), released AS (
+    UPDATE mesh.deliveries d SET leased_to = NULL, lease_until = NULL
+    FROM expired WHERE d.seq = expired.seq
+    RETURNING d.member_id, d.message_id, d.priority, expired.lease_until
+), kept AS (
+    INSERT INTO mesh.receipts AS r
+        (message_id, member_id, mesh_id, sender_member_id, sender_presence_id, state, at,
+         escalated)
+    SELECT x.message_id, x.member_id, m.mesh_id, m.sender_member_id, m.sender_presence_id,
+           'pushed', x.lease_until - $2::interval, x.priority <> m.priority
+    FROM released x JOIN mesh.messages m ON m.id = x.message_id
+    ON CONFLICT (message_id, member_id) DO NOTHING
+)
+SELECT DISTINCT member_id FROM released
+"""

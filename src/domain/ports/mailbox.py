@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from domain.mailbox_rules import LeaseOffer
@@ -76,8 +76,10 @@ class Mailbox(Protocol):
         rather than when the lease runs out. Returns how many were dropped."""
         ...
 
-    async def release_expired(self, now: datetime) -> set[str]:
-        """Drop leases that ran out; return the members whose mail is claimable again."""
+    async def release_expired(self, now: datetime, leased_for: timedelta) -> set[str]:
+        """Drop leases that ran out; return the members whose mail is claimable again.
+        In the same write keep a `pushed` receipt for each such delivery that has no
+        receipt kept, at `receipts.pushed_when_leased` (leases last `leased_for`)."""
         ...
 
     async def prune(self, now: datetime) -> int:

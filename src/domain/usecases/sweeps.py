@@ -78,8 +78,9 @@ async def retry_disconnects(ctx: Context) -> Retried:
 
 
 async def sweep_leases(ctx: Context) -> int:
-    """Leases that ran out without a client_ack: offer that mail again."""
-    members = await ctx.mailbox.release_expired(ctx.clock.now())
+    """Leases that ran out without a client_ack: offer that mail again (its state stays
+    `pushed`: receipts.pushed_when_leased)."""
+    members = await ctx.mailbox.release_expired(ctx.clock.now(), ctx.policy.ack_timeout)
     if members:
         await ctx.notifier.wake(members)
     return len(members)

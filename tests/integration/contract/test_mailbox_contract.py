@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from domain.model import Priority
 from domain.ports import Mailbox
 from tests.integration.contract.support import at, message, new_id
@@ -185,7 +187,7 @@ async def test_release_expired_frees_run_out_leases_and_names_their_members(
     await mailbox.claim(ada, "p", "c-ada", ALL, at(0), at(10), 10)
     await mailbox.claim(bob, "p", "c-bob", ALL, at(0), at(100), 10)
 
-    released = await mailbox.release_expired(at(10))
+    released = await mailbox.release_expired(at(10), timedelta(seconds=10))
 
     assert ada in released
     assert bob not in released
@@ -200,7 +202,7 @@ async def test_release_expired_keeps_delivered_mail_delivered(mailbox: Mailbox) 
     await claim(mailbox, member)
     await mailbox.ack(member, [m.id], at(1))
 
-    released = await mailbox.release_expired(at(LEASE + 1))
+    released = await mailbox.release_expired(at(LEASE + 1), timedelta(seconds=LEASE))
 
     assert member not in released
     assert await claim(mailbox, member, now=LEASE + 1) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 
 from domain.model import Priority
 from domain.ports import Mailbox, ReceiptStore
@@ -219,3 +220,45 @@ async def test_a_plain_acked_delivery_is_not_escalated(
     (acked,) = await mailbox.acknowledge(bob, [sent.id], at(2))
 
     assert (acked.state, acked.escalated) == (S.ACKED, False)
+
+
+async def test_a_lease_that_ran_out_keeps_its_delivery_pushed_until_acked(
+    mailbox: Mailbox, receipts: ReceiptStore
+) -> None:
+    """receipts.md: states only move forward; a lapsed lease is a push that was not
+    acked in time, so `message_status` must not fall back to `queued`."""
+    bob, carol = new_id("bob-"), new_id("carol-")
+    sent = message(created=0, ttl=100)
+    await mailbox.enqueue(sent, [bob, carol])
+    await mailbox.claim(bob, "p", "c", ALL, at(1), at(31), 10)  # pushed at 1, never acked
+
+    assert bob in await mailbox.release_expired(at(31), timedelta(seconds=30))
+
+    facts = await receipts.facts(sent.id)
+    assert facts is not None
+    by_member = {r.member_id: r for r in facts.recipients}
+    kept = by_member[bob].receipt
+    assert kept is not None and (kept.state, kept.at) == (S.PUSHED, at(1))
+    assert by_member[carol].receipt is None  # never leased: nothing kept
+    # redelivered and acked: the state moves on to acked
+    await mailbox.claim(bob, "p", "c2", ALL, at(32), at(62), 10)
+    assert await mailbox.acknowledge(bob, [sent.id], at(33)) == [
+        transition(sent_by(sent), bob, S.ACKED, at(33))
+    ]
+
+
+async def test_a_lapsed_lease_leaves_a_kept_receipt_as_it_was(
+    mailbox: Mailbox, receipts: ReceiptStore
+) -> None:
+    bob = new_id("bob-")
+    sent = message(created=0, ttl=100)
+    await mailbox.enqueue(sent, [bob])
+    await mailbox.claim(bob, "p", "c", ALL, at(1), at(31), 10)
+    await receipts.record([transition(sent_by(sent), bob, S.PUSHED, at(2), escalated=True)])
+
+    await mailbox.release_expired(at(40), timedelta(seconds=30))
+
+    facts = await receipts.facts(sent.id)
+    assert facts is not None
+    kept = facts.recipients[0].receipt
+    assert kept is not None and (kept.state, kept.at, kept.escalated) == (S.PUSHED, at(2), True)
