@@ -5,7 +5,7 @@ went away meanwhile."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,9 +13,8 @@ import pytest
 
 from domain.model import Message, Priority, Status
 from domain.usecases import connect, status
-from tests.unit.harness import FakeConnection, Harness
-
-WAIT = 5  # a bound on a wait that would otherwise hang: never reached when it passes
+from tests.unit.harness import Harness
+from tests.unit.test_hostile import WAIT, BlockedConnection
 
 
 @dataclass
@@ -43,20 +42,6 @@ def spy(broker: Harness, monkeypatch: pytest.MonkeyPatch) -> Spy:
     monkeypatch.setattr(mailbox, "claim", counted)
     monkeypatch.setattr(mailbox, "enqueue", enqueued)
     return found
-
-
-class GatedConnection(FakeConnection):
-    """A socket that takes no push until `gate` opens."""
-
-    def __init__(self, gate: asyncio.Event) -> None:
-        super().__init__()
-        self.gate = gate
-        self.started = asyncio.Event()
-
-    async def push(self, messages: Sequence[Message]) -> None:
-        self.started.set()
-        await self.gate.wait()
-        await super().push(messages)
 
 
 async def test_a_message_to_a_session_that_takes_it_at_once_is_pushed_with_no_claim(
@@ -92,7 +77,7 @@ async def test_mail_leased_in_the_enqueue_is_pushed_after_the_claimed_mail_in_fl
     ada, bob = await broker.peer("ada"), await broker.peer("bob")
     sender = await broker.connect(ada)
     gate = asyncio.Event()
-    slow = GatedConnection(gate)
+    slow = BlockedConnection(gate)
     welcome = await connect.hello(broker.ctx, slow, broker.hello_for(bob))
     await status.set_status(broker.ctx, welcome.session, Status.WORKING)
     await broker.send(sender, bob, "first")  # held while working
