@@ -2,8 +2,8 @@
 and PostgresNotifier's LISTEN each hold one connection of their own, ADR 0013, 0019).
 
 Every port method is one statement: connect too, since it calls the PL/pgSQL function
-`mesh.connect_presence` (migrations/0002, ADR 0020), and enqueues and acks in flight
-together share one statement (group commit, `batch.py`). Every driver error leaves as
+`mesh.connect_presence` (migrations/0002, ADR 0020), and enqueues, claims, acks and
+hellos in flight together share one statement (group commit, `batch.py`). Every driver error leaves as
 a domain error (StoreUnavailable, or Conflict/NotFound/InvalidInput where the port
 says so). See docs/adr/0004, 0005, 0006, 0019 and 0020.
 

@@ -1,8 +1,9 @@
 """The mailbox: messages stored once, one delivery row per recipient member.
 
-A delivery row is the queue entry of one member: it is leased by claim, deleted by
-that member's ack, and pruned once its message expires (ADR 0004). Every method is a
-single statement.
+A delivery row is the queue entry of one member: it is leased by claim (or in its
+own enqueue, ADR 0031), deleted by that member's ack, and pruned once its message
+expires (ADR 0004). Every method is a single statement; enqueues, claims and acks in
+flight together share one (`Batcher`).
 """
 
 from __future__ import annotations
