@@ -18,9 +18,9 @@ from adapters.postgres.mailbox_rows import (
     Acked,
     Claim,
     Enqueue,
-    acked_receipt,
     enqueue_columns,
     message_from,
+    transition_from,
 )
 from adapters.postgres.mailbox_sql import (
     ACK,
@@ -34,7 +34,7 @@ from adapters.postgres.mailbox_sql import (
 from domain.mailbox_rules import LeaseOffer
 from domain.model import Message, Priority
 from domain.ports import Mailbox
-from domain.receipts import Transition
+from domain.receipts import DeliveryState, Transition
 
 MAX_BATCH = 512
 
@@ -139,7 +139,12 @@ class PostgresMailbox(Mailbox):
         out: list[Acked] = []
         for member, ids, _ in batch:
             mine = [acked[(member, m)] for m in dict.fromkeys(ids) if (member, m) in acked]
-            out.append((mine, [acked_receipt(row) for row in mine if row["advanced"]]))
+            out.append(
+                (
+                    mine,
+                    [transition_from(row, DeliveryState.ACKED) for row in mine if row["advanced"]],
+                )
+            )
         return out
 
     async def escalate(self, now: datetime) -> set[str]:

@@ -1,5 +1,5 @@
 """The mailbox's rows: a batch of sends as the enqueue's parameter arrays, the rows
-the claim and the ack return as domain objects."""
+the claim, the ack and the receipt store return as domain objects."""
 
 from __future__ import annotations
 
@@ -88,14 +88,15 @@ def message_from(row: Record) -> Message:
     )
 
 
-def acked_receipt(row: Record) -> Transition:
+def transition_from(row: Record, state: DeliveryState) -> Transition:
+    """A receipt row (or an acked delivery joined to its message) as a Transition."""
     return Transition(
         message_id=row["message_id"],
         mesh_id=row["mesh_id"],
         sender_member_id=row["sender_member_id"],
         sender_presence_id=row["sender_presence_id"],
         recipient_member_id=row["member_id"],
-        state=DeliveryState.ACKED,
+        state=state,
         at=row["at"],
         escalated=row["escalated"],
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 from adapters.postgres.batch import Batcher
 from adapters.postgres.database import Database, Record
+from adapters.postgres.mailbox_rows import transition_from
 from adapters.postgres.receipts_sql import EXPIRE, MESSAGE, PRUNE, RECIPIENTS, UPSERT
 from domain.model import Priority
 from domain.ports import ReceiptStore
@@ -29,19 +30,6 @@ from domain.receipts import (
 )
 
 MAX_BATCH = 1024
-
-
-def _transition(row: Record) -> Transition:
-    return Transition(
-        message_id=row["message_id"],
-        mesh_id=row["mesh_id"],
-        sender_member_id=row["sender_member_id"],
-        sender_presence_id=row["sender_presence_id"],
-        recipient_member_id=row["member_id"],
-        state=DeliveryState(row["state"]),
-        at=row["at"],
-        escalated=row["escalated"],
-    )
 
 
 def _waves(transitions: Sequence[Transition]) -> list[list[Transition]]:
@@ -92,7 +80,10 @@ class PostgresReceipts(ReceiptStore):
         return [[advanced[id(t)] for t in ts if id(t) in advanced] for ts in batch]
 
     async def expire(self, now: datetime) -> list[Transition]:
-        return [_transition(row) for row in await self.db.fetch(EXPIRE, now)]
+        return [
+            transition_from(row, DeliveryState(row["state"]))
+            for row in await self.db.fetch(EXPIRE, now)
+        ]
 
     async def facts(self, message_id: str) -> MessageFacts | None:
         head = await self.db.fetchrow(MESSAGE, message_id)

@@ -59,7 +59,7 @@ async def hand_over(ctx: Context, message: Message, leased: Sequence[LeaseOffer]
     here, gone = [], []
     for offer in leased:
         session = ctx.sessions.get(offer.connection_id)
-        if session is None or session.presence_id != offer.presence_id:
+        if session is None:
             gone.append(offer)
         else:
             session.leased.append(message)
