@@ -61,16 +61,15 @@ def claimable(
     )
 
 
-def leasable(*, older_waiting: bool, session_live: bool) -> bool:
+def leasable(*, older_claimable: bool, session_live: bool) -> bool:
     """A new delivery is leased in its enqueue to the session offered for it
     (domain/handover.py) only when that session's claim would take it first: none of
-    the member's older deliveries waits unleased that this session could claim
-    (`claimable` and `delivery.claimable_by`), so per-recipient order holds; and the
-    session's presence is still live on that connection, so no lease goes to a socket
-    already gone. Mail under a lease (one that ran out included: a redelivery, which
-    at least once lets come after later mail) is in a session's hands, not waiting.
-    The store applies this in the enqueue itself, in the same snapshot."""
-    return session_live and not older_waiting
+    the member's older deliveries is claimable by that session (`claimable`, a lease
+    that ran out included, and `delivery.claimable_by`), so per-recipient order holds;
+    and the session's presence is still live on that connection, so no lease goes to
+    a socket already gone. The store applies this in the enqueue itself, in the same
+    snapshot."""
+    return session_live and not older_claimable
 
 
 def spent(deliveries_left: int) -> bool:

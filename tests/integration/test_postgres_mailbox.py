@@ -192,7 +192,7 @@ async def test_claims_in_flight_together_share_a_statement_and_never_a_delivery(
 
 async def test_the_enqueue_s_lease_check_probes_only_the_waiting_rows(database: Database) -> None:
     """With much mail in flight (leased) in the table, the check that nothing older
-    waits (ADR 0031) reads `deliveries_unleased`, not the member's whole queue."""
+    waits (ADR 0031) reads `deliveries_waiting`, not the member's whole queue."""
     mailbox = PostgresMailbox(database)
     members = [new_id("member-") for _ in range(50)]
     for i in range(100):
@@ -222,6 +222,6 @@ async def test_the_enqueue_s_lease_check_probes_only_the_waiting_rows(database: 
 
     plan = await database.run(explain)
 
-    assert "deliveries_unleased" in plan, plan
+    assert "deliveries_waiting" in plan, plan
     assert "Seq Scan on deliveries" not in plan, plan
     assert "Seq Scan on presences" not in plan, plan

@@ -60,9 +60,8 @@ class InMemoryMailbox(Mailbox):
             d = _Delivery(next(self._seq), message, member_id, message.priority)
             offer = offered.get(member_id)
             if offer is not None and leasable(
-                older_waiting=any(
-                    o.leased_to is None and self._takes(o, offer.claimant, offer.session_id)
-                    for o in self.deliveries
+                older_claimable=any(
+                    self._takes(o, offer.claimant, offer.session_id) for o in self.deliveries
                 ),
                 session_live=self._connected(offer),
             ):

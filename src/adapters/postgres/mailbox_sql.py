@@ -11,8 +11,8 @@ from adapters.postgres.database import SOFT
 # connection, presence, session id, admitted priorities as 'now,next', lease end;
 # NULL without one) is leased to it in the same insert when
 # domain/mailbox_rules.py leasable holds ($24 is now): that presence is still live on
-# that connection, and none of the member's older deliveries waits unleased that it
-# could claim (the claim's predicate below, through the deliveries_unleased index, on
+# that connection, and none of the member's older deliveries waits that it could
+# claim (the claim's predicate below, through the deliveries_waiting index, on
 # rows committed before this statement; a batch's own deliveries to one member share
 # one offer, so they are leased alike). RETURNING names the leased ones.
 ENQUEUE = """
@@ -32,7 +32,8 @@ WITH message AS (
                        AND p.ended_at IS NULL)
                  AND NOT EXISTS (
                      SELECT 1 FROM mesh.deliveries o
-                     WHERE o.member_id = d.member_id AND o.leased_to IS NULL
+                     WHERE o.member_id = d.member_id
+                       AND (o.lease_until IS NULL OR o.lease_until <= $24)
                        AND o.sender_presence_id <> d.lease_presence
                        AND o.priority = ANY(string_to_array(d.lease_admits, ','))
                        AND o.expires_at + interval '0 s' > $24

@@ -133,3 +133,18 @@ async def test_a_broadcast_leases_only_the_deliveries_offered(
     assert await mailbox.enqueue(m, [ada, bob], [s1]) == frozenset({ada})
     assert await _claim(mailbox, bob, "bobs-connection") == [m.id]
     assert await _claim(mailbox, ada, "another-connection") == []
+
+
+async def test_older_mail_under_a_lease_that_ran_out_keeps_the_new_one_for_the_claim(
+    directory: Directory, presences: PresenceStore, mailbox: Mailbox
+) -> None:
+    """A lease can be written without its push (a claim whose answer was lost): once it
+    ran out, that mail goes first, as the claim would take it."""
+    mesh_id, ada = await _member(directory)
+    s1 = await _online(presences, mesh_id, ada, "s1")
+    older, newer = message(created=0), message(created=1)
+    await mailbox.enqueue(older, [ada])
+    await mailbox.claim(ada, "lost", "lost-connection", ALL, at(-40), at(-10), 10)
+
+    assert await mailbox.enqueue(newer, [ada], [s1]) == frozenset()
+    assert await _claim(mailbox, ada, s1.connection_id) == [older.id, newer.id]
